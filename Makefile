@@ -1,0 +1,47 @@
+# PrefLoop: `make demo` sets up everything and serves the app; `make test` runs the whole suite.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+PG_URL ?= postgres://postgres@127.0.0.1:5432/prefloop
+export HF_HUB_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: venv demo serve test test-sqlite test-postgres test-e2e lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+demo: venv
+	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	DEBUG=1 $(BIN)/python manage.py seed_demo
+	DEBUG=1 $(BIN)/python manage.py bootstrap_policy --project demo
+	DEBUG=1 PORT=$(PORT) bash scripts/serve.sh
+
+serve: venv
+	DEBUG=1 PORT=$(PORT) bash scripts/serve.sh
+
+# The suite runs on SQLite (everything, browser included) and again on PostgreSQL (all but
+# the browser and the slow training tests, which do not touch database behaviour).
+test: venv
+	$(MAKE) test-sqlite
+	$(MAKE) test-postgres
+
+test-sqlite:
+	DEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-postgres:
+	DEBUG=1 DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider -m "not e2e and not slow"
+
+lint: venv
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf var/test-* .pytest_cache

@@ -1,0 +1,3 @@
+"""Training API routes."""
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""Training pages (namespace training:)."""
+
+app_name = "training"
+
+urlpatterns: list = []
