@@ -1,0 +1,50 @@
+"""Shared fixtures. Area-specific fixtures live next to their tests."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(settings, tmp_path):
+    """Give every test its own data directory (models, runs, exports)."""
+    settings.DATA_DIR = tmp_path / "data"
+    settings.MODELS_DIR = settings.DATA_DIR / "models"
+    settings.RUNS_DIR = settings.DATA_DIR / "runs"
+    settings.EXPORTS_DIR = settings.DATA_DIR / "exports"
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # Tests should not trip the login limiter or leak cached state between each other.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def project(db):
+    from tests.factories import make_project
+
+    return make_project()
+
+
+@pytest.fixture
+def manager(db, project):
+    from labeling.models import Role
+    from tests.factories import add_member, make_user
+
+    user = make_user("manager")
+    add_member(project, user, Role.MANAGER)
+    return user
+
+
+@pytest.fixture
+def annotator(db, project):
+    from tests.factories import add_member, make_user
+
+    user = make_user("annotator")
+    add_member(project, user)
+    return user

@@ -1,0 +1,256 @@
+"""What every job shares: config parsing, metrics, atomic outputs, device choice, model loading.
+
+No Django here: a job reads a JSON config, writes metrics.jsonl and model directories, and
+exits non-zero on failure. That boundary lets the same job run under `accelerate launch` or
+`torchrun` on many GPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+C = TypeVar("C")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_CONFIG = 2
+
+
+class JobError(Exception):
+    """A failure the job can explain in one sentence (shown to the user as the run's error)."""
+
+
+class ConfigError(JobError):
+    """The config is invalid; the message names the field."""
+
+
+class ModelLoadError(JobError):
+    """The model cannot be loaded safely (missing, pickle-only, remote code, ...)."""
+
+
+def config_from_dict(cls: type[C], data: dict[str, Any]) -> C:
+    """Build a config dataclass from a dict, refusing unknown keys and wrong types by name."""
+    if not isinstance(data, dict):
+        raise ConfigError("config must be a JSON object")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown field(s): {', '.join(unknown)}")
+    missing = [n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"missing field(s): {', '.join(missing)}")
+    try:
+        config = cls(**data)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from exc
+    validate = getattr(config, "validate", None)
+    if callable(validate):
+        validate()
+    return config
+
+
+def check_range(name: str, value: Any, *, low: float | None = None, high: float | None = None, kind: type | tuple = (int, float)) -> None:
+    """Raise ConfigError naming the field unless low <= value <= high and of the right type."""
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(f"{name}: expected {getattr(kind, '__name__', 'a number')}, got {value!r}")
+    if low is not None and value < low:
+        raise ConfigError(f"{name}: must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ConfigError(f"{name}: must be <= {high}, got {value}")
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (or when not distributed): only it writes metrics and outputs."""
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0
+
+
+class MetricsWriter:
+    """Append `{"step", "progress", ...}` lines to metrics.jsonl (rank 0 only), flushed each line."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.enabled = is_main_process()
+        if self.enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, step: int, progress: float, **values: float | int | str | None) -> None:
+        if not self.enabled:
+            return
+        row: dict[str, Any] = {"step": int(step), "progress": round(min(max(float(progress), 0.0), 1.0), 4), "time": time.time()}
+        for key, value in values.items():
+            if value is None:
+                continue
+            row[key] = float(value) if hasattr(value, "__float__") and not isinstance(value, (str, int)) else value
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+
+
+@contextmanager
+def atomic_output_dir(final: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory next to `final`; rename it into place only if the block succeeds."""
+    final = Path(final)
+    if final.exists():
+        raise JobError(f"output directory already exists: {final}")
+    tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if is_main_process():
+            (tmp / "COMPLETE").write_text("ok\n")
+            os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    device: str  # "cuda" or "cpu"
+    bf16: bool
+    n_gpus: int
+
+    @property
+    def torch_dtype(self):  # type: ignore[no-untyped-def]
+        import torch
+
+        return torch.bfloat16 if self.bf16 else torch.float32
+
+
+def pick_device() -> DeviceInfo:
+    """GPU with bf16 when present (and supported), else CPU float32."""
+    import torch
+
+    if torch.cuda.is_available():
+        return DeviceInfo("cuda", bool(torch.cuda.is_bf16_supported()), torch.cuda.device_count())
+    return DeviceInfo("cpu", False, 0)
+
+
+def trainer_precision_kwargs(info: DeviceInfo | None = None) -> dict[str, Any]:
+    """Arguments for any TRL/transformers TrainingArguments: TRL defaults to bf16=True, which CPU refuses."""
+    info = info or pick_device()
+    return {"bf16": info.bf16, "fp16": False, "use_cpu": info.device == "cpu"}
+
+
+def _check_local_model_dir(path: Path) -> None:
+    if not (path / "config.json").exists():
+        raise ModelLoadError(f"{path} has no config.json; it is not a Hugging Face model directory")
+    has_safetensors = any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").exists()
+    if not has_safetensors:
+        pickles = [p.name for p in path.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".ckpt", ".pkl"}]
+        detail = f" (found {', '.join(sorted(pickles))})" if pickles else ""
+        raise ModelLoadError(
+            f"{path} has no .safetensors weights{detail}. PrefLoop loads safetensors only, because pickle "
+            "checkpoints can run arbitrary code; convert it with model.save_pretrained(dir, safe_serialization=True)."
+        )
+    config = json.loads((path / "config.json").read_text())
+    if config.get("auto_map"):
+        raise ModelLoadError(
+            f"{path} needs trust_remote_code (its config has auto_map); PrefLoop never runs a model's own code."
+        )
+
+
+def resolve_model(name_or_path: str) -> str:
+    """Check a local model directory (or accept a hub id) before loading; raise ModelLoadError if unsafe."""
+    if not name_or_path or not str(name_or_path).strip():
+        raise ModelLoadError("no model given")
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        _check_local_model_dir(path)
+        return str(path.resolve())
+    if name_or_path.startswith((".", "/", "~")):
+        raise ModelLoadError(f"model directory not found: {name_or_path}")
+    return name_or_path  # a hub id: transformers fetches it (or its cache) with safetensors only
+
+
+def load_tokenizer(name_or_path: str, *, padding_side: str = "left"):  # type: ignore[no-untyped-def]
+    """Load a tokenizer (left padding for generation); give it a pad token if it has none."""
+    from transformers import AutoTokenizer
+
+    source = resolve_model(name_or_path)
+    try:
+        tok = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot load tokenizer from {name_or_path}: {exc}") from exc
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = padding_side
+    return tok
+
+
+def _from_pretrained(auto_cls, name_or_path: str, dtype=None, **kwargs):  # type: ignore[no-untyped-def]
+    source = resolve_model(name_or_path)
+    info = pick_device()
+    try:
+        return auto_cls.from_pretrained(
+            source,
+            trust_remote_code=False,
+            use_safetensors=True,
+            dtype=dtype or info.torch_dtype,
+            **kwargs,
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load model from {name_or_path}: {exc}") from exc
+
+
+def load_causal_lm(name_or_path: str, *, dtype=None):  # type: ignore[no-untyped-def]
+    """Load any Hugging Face causal LM by path or hub id: safetensors only, never remote code."""
+    from transformers import AutoModelForCausalLM
+
+    return _from_pretrained(AutoModelForCausalLM, name_or_path, dtype=dtype)
+
+
+def load_reward_model(name_or_path: str, *, dtype=None, num_labels: int = 1):  # type: ignore[no-untyped-def]
+    """Load a sequence-classification (reward) model with one output, by the same rules."""
+    from transformers import AutoModelForSequenceClassification
+
+    return _from_pretrained(AutoModelForSequenceClassification, name_or_path, dtype=dtype, num_labels=num_labels)
+
+
+def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    with Path(path).open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def run_job(main: Callable[[C], None], config_cls: type[C], argv: list[str] | None = None) -> int:
+    """Parse `--config run.json`, call main(config), and map the outcome to an exit code."""
+    parser = argparse.ArgumentParser(description=(main.__module__ or "job"))
+    parser.add_argument("--config", required=True, help="path to the job's JSON config")
+    args = parser.parse_args(argv)
+    try:
+        data = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        config = config_from_dict(config_cls, data)
+    except (OSError, json.JSONDecodeError, ConfigError) as exc:
+        print(f"invalid config: {exc}", file=sys.stderr, flush=True)
+        return EXIT_BAD_CONFIG
+    try:
+        main(config)
+    except JobError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    except Exception:  # noqa: BLE001 - the runner shows the stderr tail as the run's error
+        traceback.print_exc()
+        sys.stderr.flush()
+        return EXIT_FAILED
+    return EXIT_OK
