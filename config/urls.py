@@ -13,8 +13,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("labeling.api_urls")),
+    path("api/", include("labeling.exports.api_urls")),
     path("api/", include("training.api_urls")),
     path("training/", include("training.urls")),
+    path("", include("labeling.exports.urls")),
     path("", include("labeling.urls")),
 ]
 

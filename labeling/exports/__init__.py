@@ -1,0 +1,1 @@
+"""Preference datasets: aggregation, filters, splits, formats, immutable snapshots."""

@@ -1,0 +1,3 @@
+"""Export API routes."""
+
+urlpatterns: list = []

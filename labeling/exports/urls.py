@@ -1,0 +1,5 @@
+"""Export pages (namespace exports:)."""
+
+app_name = "exports"
+
+urlpatterns: list = []
