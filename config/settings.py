@@ -231,3 +231,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Called (dotted paths, keyword args ranking_id, project_id) after a ranking commits: the
+# training side plugs its schedule check in here, so labeling never imports training.
+PREFLOOP_RANKING_HOOKS: list[str] = []
