@@ -1,17 +1,26 @@
 """Writes of the labeling side. Import from here: `from labeling.services import ranking_submit`."""
 
 from labeling.services.assignment import comparison_claim_next, comparison_skip, lease_expiry
+from labeling.services.imports import ImportResult, ImportValidationError, prompts_import
+from labeling.services.projects import ProjectError, membership_add, membership_remove, project_create
 from labeling.services.ranking import (
     LeaseConflict,
     RankingConflict,
     RankingError,
-    ranking_validate,
     preferences_from_order,
     ranking_reopen_last,
     ranking_submit,
+    ranking_validate,
 )
 
 __all__ = [
+    "ImportResult",
+    "ImportValidationError",
+    "ProjectError",
+    "membership_add",
+    "membership_remove",
+    "project_create",
+    "prompts_import",
     "LeaseConflict",
     "RankingConflict",
     "ranking_validate",

@@ -1,0 +1,223 @@
+"""Reading and checking import rows (JSONL or CSV) before anything is written.
+
+Every problem is reported as {"line": n, "field": f, "message": m} so a manager can fix the
+file in one pass; `line` is the 1-based line of the file (for CSV, the line the record starts
+on; for rows given as a list, the 1-based index).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+ROLES = ("system", "user", "assistant")
+MAX_TEXT_CHARS = 200_000
+MAX_ID_CHARS = 200
+MAX_TAGS = 50
+MAX_TAG_CHARS = 100
+
+Problem = dict[str, Any]
+
+
+class RowError(ValueError):
+    """One field of one row is wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class CleanRow:
+    line: int
+    messages: list[dict[str, str]]
+    content_hash: str
+    external_id: str
+    tags: list[str]
+    reference: str
+    responses: list[tuple[str, str]] | None  # (text, model name)
+
+
+def prompt_content_hash(messages: list[dict[str, str]]) -> str:
+    """Hash normalised chat messages; equal prompts get equal hashes within a project."""
+    return hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
+
+
+def responses_signature(texts: list[str]) -> str:
+    """Hash a comparison's response texts in order, to recognise a re-imported comparison."""
+    return hashlib.sha256(json.dumps(texts).encode()).hexdigest()
+
+
+def _text(value: Any, field: str, *, required: bool = True) -> str:
+    if value is None or value == "":
+        if required:
+            raise RowError(field, "is empty")
+        return ""
+    if not isinstance(value, str):
+        raise RowError(field, f"must be text, not {type(value).__name__}")
+    text = value.replace("\r\n", "\n").strip()
+    if required and not text:
+        raise RowError(field, "is empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise RowError(field, f"is longer than {MAX_TEXT_CHARS} characters")
+    return text
+
+
+def _messages(value: Any) -> list[dict[str, str]]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise RowError("messages", f"is not valid JSON ({exc.msg})") from exc
+    if not isinstance(value, list) or not value:
+        raise RowError("messages", 'must be a non-empty list of {"role", "content"} objects')
+    clean = []
+    for n, message in enumerate(value):
+        if not isinstance(message, dict):
+            raise RowError(f"messages[{n}]", 'must be an object {"role", "content"}')
+        role = message.get("role")
+        if role not in ROLES:
+            raise RowError(f"messages[{n}].role", f"must be one of {', '.join(ROLES)}, not {role!r}")
+        clean.append({"role": role, "content": _text(message.get("content"), f"messages[{n}].content")})
+    if clean[-1]["role"] != "user":
+        raise RowError("messages", "must end with a user message (the turn to respond to)")
+    return clean
+
+
+def _tags(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        stripped = value.strip()
+        value = json.loads(stripped) if stripped.startswith("[") and _is_json(stripped) else stripped.split(",")
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise RowError("tags", "must be a list of strings or comma-separated text")
+    tags = list(dict.fromkeys(t.strip() for t in value if t.strip()))
+    if len(tags) > MAX_TAGS or any(len(t) > MAX_TAG_CHARS for t in tags):
+        raise RowError("tags", f"at most {MAX_TAGS} tags of at most {MAX_TAG_CHARS} characters")
+    return tags
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def _external_id(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise RowError("id", "must be text or a whole number")
+    text = str(value).strip()
+    if len(text) > MAX_ID_CHARS:
+        raise RowError("id", f"is longer than {MAX_ID_CHARS} characters")
+    return text
+
+
+def _response(item: Any, n: int) -> tuple[str, str]:
+    if isinstance(item, dict):
+        model = item.get("model") or ""
+        if not isinstance(model, str):
+            raise RowError(f"responses[{n}].model", "must be text")
+        return _text(item.get("text"), f"responses[{n}].text"), model.strip()[:300]
+    return _text(item, f"responses[{n}]"), ""
+
+
+def _responses(value: Any, k: int) -> list[tuple[str, str]] | None:
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise RowError("responses", f"is not valid JSON ({exc.msg})") from exc
+    if not isinstance(value, list):
+        raise RowError("responses", 'must be a list of texts or {"text", "model"} objects')
+    if len(value) != k:
+        raise RowError("responses", f"has {len(value)} responses; this project needs exactly {k} (K) or none")
+    return [_response(item, n) for n, item in enumerate(value)]
+
+
+def clean_row(row: Any, line: int, k: int) -> CleanRow:
+    """Check one parsed row and return it normalised; raise RowError naming the field."""
+    if not isinstance(row, dict):
+        raise RowError("row", f"must be an object, not {type(row).__name__}")
+    has_prompt = row.get("prompt") not in (None, "")
+    has_messages = row.get("messages") not in (None, "", [])
+    if has_prompt and has_messages:
+        raise RowError("prompt", "give either prompt or messages, not both")
+    if not has_prompt and not has_messages:
+        raise RowError("prompt", "is missing: each row needs prompt (text) or messages (a chat list)")
+    if has_prompt:
+        messages = [{"role": "user", "content": _text(row["prompt"], "prompt")}]
+    else:
+        messages = _messages(row["messages"])
+    return CleanRow(
+        line=line,
+        messages=messages,
+        content_hash=prompt_content_hash(messages),
+        external_id=_external_id(row.get("id")),
+        tags=_tags(row.get("tags")),
+        reference=_text(row.get("reference"), "reference", required=False),
+        responses=_responses(row.get("responses"), k),
+    )
+
+
+def parse_jsonl(text: str) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, parsed object) for each non-blank line; broken JSON raises RowError."""
+    # split("\n"), not splitlines(): JSON strings may hold U+2028 and other "line breaks".
+    for number, raw in enumerate(text.split("\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield number, json.loads(raw)
+        except json.JSONDecodeError as exc:
+            yield number, RowError("json", f"invalid JSON at line {number}, column {exc.colno}: {exc.msg}")
+
+
+def _csv_responses(record: dict[str, str]) -> list[dict[str, str]] | str | None:
+    numbered = sorted(
+        (int(key.split("_", 1)[1]), key) for key in record if key and key.startswith("response_") and key[9:].isdigit()
+    )
+    if not numbered:
+        return record.get("responses")
+    items = []
+    for n, key in numbered:
+        text = record.get(key) or ""
+        if text.strip():
+            items.append({"text": text, "model": record.get(f"model_{n}") or ""})
+    return items
+
+
+def parse_csv(text: str) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, row dict) per CSV record; a record may span lines (quoted newlines)."""
+    csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames:
+        return
+    names = [(name or "").strip().lower() for name in reader.fieldnames]
+    if not {"prompt", "messages"} & set(names):
+        yield 1, RowError("header", "the header row needs a prompt or a messages column")
+        return
+    reader.fieldnames = names
+    start = reader.line_num + 1
+    try:
+        for record in reader:
+            if None in record:
+                yield start, RowError("row", "has more values than the header has columns")
+            elif any((v or "").strip() for v in record.values()):
+                row: dict[str, Any] = {k: v for k, v in record.items() if not k.startswith(("response_", "model_"))}
+                row["responses"] = _csv_responses(record)
+                yield start, row
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        yield reader.line_num, RowError("csv", f"cannot read CSV at line {reader.line_num}: {exc}")
