@@ -1,0 +1,244 @@
+"""Write one export into a directory: stream, filter, aggregate, split, and write every file."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labeling.exports.aggregation import Pair, RankingRow, aggregate, best_response
+from labeling.exports.filters import (
+    Scope,
+    annotator_pseudonym,
+    capped_prompt_ids,
+    comparisons_in_scope,
+    rankings_filtered,
+    tags_match,
+)
+from labeling.exports.formats import clean_messages, open_sinks, prompt_text, save_to_disk, schema_for, timestamp
+from labeling.exports.split import SPLITS, split_of
+from labeling.exports.stream import ComparisonData, comparison_stream, prompt_stream
+from labeling.models import Prompt
+
+Progress = Callable[[int, int], None]
+PROGRESS_EVERY = 1000
+
+
+@dataclass
+class BuildResult:
+    """What an export wrote and why rows were left out (becomes the manifest)."""
+
+    rows: Counter = field(default_factory=Counter)
+    dropped_rankings: Counter = field(default_factory=Counter)
+    dropped_pairs: Counter = field(default_factory=Counter)
+    comparisons: int = 0
+    rankings: int = 0
+    annotators: set[str] = field(default_factory=set)
+    policy_versions: set[str] = field(default_factory=set)
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+
+class _Writer:
+    """Fan rows out to the format sinks and the provenance id files, counting as it goes."""
+
+    def __init__(self, directory: Path, scope: Scope, result: BuildResult) -> None:
+        params = scope.params
+        self.sinks = open_sinks(directory, fmt=params.format, schema=schema_for(params.kind, params.style))
+        (directory / "ids").mkdir()
+        names = ("prompt_ids",) if params.kind == "prompt" else ("comparison_ids", "ranking_ids")
+        self.ids = {n: open(directory / "ids" / f"{n}.txt", "w", encoding="ascii", newline="\n") for n in names}
+        self.result = result
+        self._names: dict[int, str] = {}
+
+    def pseudonyms(self, user_ids: tuple[int, ...]) -> str:
+        """Return the comma-joined pseudonyms of the annotators behind a row."""
+        for uid in user_ids:
+            if uid not in self._names:
+                self._names[uid] = annotator_pseudonym(uid)
+        names = sorted(self._names[u] for u in user_ids)
+        self.result.annotators.update(names)
+        return ",".join(names)
+
+    def write(self, split: str, row: dict[str, Any]) -> None:
+        for sink in self.sinks:
+            sink.write(split, row)
+        self.result.rows[split] += 1
+
+    def record(self, name: str, ids: list[int]) -> None:
+        self.ids[name].writelines(f"{i}\n" for i in ids)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+        for handle in self.ids.values():
+            handle.close()
+
+
+def _provenance(writer: _Writer, comp: ComparisonData, ranking_ids: tuple[int, ...], annotators: tuple[int, ...], created) -> dict:
+    return {
+        "annotator": writer.pseudonyms(annotators),
+        "comparison_id": comp.id,
+        "created_at": timestamp(created),
+        "policy_version": comp.policy_version,
+        "prompt_id": comp.prompt_id,
+        "ranking_ids": list(ranking_ids),
+    }
+
+
+def _preference_rows(writer: _Writer, comp: ComparisonData, pairs: list[Pair], style: str) -> Iterator[dict]:
+    messages = clean_messages(comp.messages)
+    prompt = prompt_text(messages) if style == "standard" else messages
+    for pair in pairs:
+        chosen, rejected = comp.responses.get(pair.chosen_id), comp.responses.get(pair.rejected_id)
+        if chosen is None or rejected is None:
+            writer.result.dropped_pairs["missing_response"] += 1
+            continue
+        row = _provenance(writer, comp, pair.ranking_ids, pair.annotator_ids, pair.created_at)
+        if style == "standard":
+            row.update(prompt=prompt, chosen=chosen, rejected=rejected)
+        else:
+            row.update(prompt=prompt, chosen=[{"content": chosen, "role": "assistant"}], rejected=[{"content": rejected, "role": "assistant"}])
+        row["margin"] = float(pair.margin)
+        yield row
+
+
+def _sft_rows(writer: _Writer, comp: ComparisonData, rankings: list[RankingRow], method: str) -> Iterator[dict]:
+    best = best_response(method, rankings)
+    if best is None or best not in comp.responses:
+        writer.result.dropped_pairs["tied_or_missing_top"] += 1
+        return
+    ids = tuple(sorted(r.id for r in rankings))
+    row = _provenance(writer, comp, ids, tuple(sorted({r.annotator_id for r in rankings})), max(r.created_at for r in rankings))
+    row.update(messages=[*clean_messages(comp.messages), {"content": comp.responses[best], "role": "assistant"}], response_id=best)
+    yield row
+
+
+def _comparison_rows(writer: _Writer, comp: ComparisonData, scope: Scope, allowed: set[int] | None) -> list[dict]:
+    """Filter one comparison and return its rows (few: at most K*(K-1)/2 per ranking)."""
+    params, result = scope.params, writer.result
+    if not tags_match(comp.tags, params.tags):
+        result.dropped_rankings["tag_filter"] += len(comp.rankings)
+        return []
+    if allowed is not None and comp.prompt_id not in allowed:
+        result.dropped_rankings["cap_per_tag"] += len(comp.rankings)
+        return []
+    rankings, flagged = comp.kept_rankings(params.exclude_flags)
+    if flagged:
+        result.dropped_rankings["flagged"] += flagged
+    if params.kind == "sft":
+        return list(_sft_rows(writer, comp, rankings, params.aggregation))
+    pairs = aggregate(params.aggregation, rankings, comp.prefs, pairs=params.pairs, min_agreement=params.min_agreement, dropped=result.dropped_pairs)
+    return list(_preference_rows(writer, comp, pairs, params.style))
+
+
+def _build_comparisons(writer: _Writer, scope: Scope, progress: Progress | None) -> None:
+    params, result = scope.params, writer.result
+    rankings_filtered(scope, counts=result.dropped_rankings)
+    allowed = None
+    if params.cap_per_tag:
+        candidates = Prompt.objects.filter(project=scope.project, comparisons__in=comparisons_in_scope(scope).values("id")).distinct()
+        allowed = capped_prompt_ids(scope, candidates)
+    total = comparisons_in_scope(scope).count() if progress else 0
+    for done, comp in enumerate(comparison_stream(scope), 1):
+        rows = _comparison_rows(writer, comp, scope, allowed)
+        if rows:
+            split = split_of(comp.prompt_hash, seed=params.seed, test_fraction=params.test_fraction)
+            for row in rows:
+                writer.write(split, row)
+            ranking_ids = sorted({i for row in rows for i in row["ranking_ids"]})
+            writer.record("comparison_ids", [comp.id])
+            writer.record("ranking_ids", ranking_ids)
+            result.comparisons += 1
+            result.rankings += len(ranking_ids)
+            result.policy_versions.add(comp.policy_version)
+        if progress and done % PROGRESS_EVERY == 0:
+            progress(done, total)
+    if progress:
+        progress(total, total)
+
+
+def _build_prompts(writer: _Writer, scope: Scope, progress: Progress | None) -> None:
+    params, result = scope.params, writer.result
+    allowed = capped_prompt_ids(scope, Prompt.objects.filter(project=scope.project)) if params.cap_per_tag else None
+    total = Prompt.objects.filter(project=scope.project).count() if progress else 0
+    for done, (pid, content_hash, messages, tags, reference) in enumerate(prompt_stream(scope), 1):
+        if progress and done % PROGRESS_EVERY == 0:
+            progress(done, total)
+        if not tags_match(tags, params.tags):
+            result.dropped_pairs["tag_filter"] += 1
+            continue
+        if allowed is not None and pid not in allowed:
+            result.dropped_pairs["cap_per_tag"] += 1
+            continue
+        split = split_of(content_hash, seed=params.seed, test_fraction=params.test_fraction)
+        tag_list = sorted({str(t) for t in tags or ()})
+        writer.write(split, {
+            "ability": "chat",
+            "data_source": f"prefloop/{scope.project.slug}",
+            "extra_info": {"index": result.rows[split], "prompt_id": pid, "split": split, "tags": tag_list},
+            "prompt": clean_messages(messages),
+            "prompt_id": pid,
+            "reference": reference or "",
+            "reward_model": {"ground_truth": reference or "", "style": "model"},
+        })
+        writer.record("prompt_ids", [pid])
+    if progress:
+        progress(total, total)
+
+
+def build_export(scope: Scope, directory: Path, *, progress: Progress | None = None) -> BuildResult:
+    """Write all files of an export into `directory` (which must exist and be empty)."""
+    result = BuildResult()
+    writer = _Writer(directory, scope, result)
+    try:
+        if scope.params.kind == "prompt":
+            _build_prompts(writer, scope, progress)
+        else:
+            _build_comparisons(writer, scope, progress)
+    finally:
+        writer.close()
+    if result.total and scope.params.format == "save_to_disk":
+        save_to_disk(directory, schema=schema_for(scope.params.kind, scope.params.style), counts=dict(result.rows))
+    return result
+
+
+def file_hashes(directory: Path) -> dict[str, str]:
+    """Return {relative path: sha256} of every file below the directory, sorted, manifest excluded."""
+    hashes = {}
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        name = path.relative_to(directory).as_posix()
+        if name == "manifest.json":
+            continue
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        hashes[name] = digest.hexdigest()
+    return hashes
+
+
+def manifest_for(scope: Scope, result: BuildResult, files: dict[str, str]) -> dict[str, Any]:
+    """Return the manifest: parameters, counts, what was dropped and why, what went in."""
+    return {
+        "format_version": 1,
+        "project": scope.project.slug,
+        "kind": scope.params.kind,
+        "params": scope.params.as_dict(),
+        "rows": {"total": result.total, **{s: result.rows[s] for s in SPLITS}},
+        "dropped": {"rankings": dict(sorted(result.dropped_rankings.items())), "rows": dict(sorted(result.dropped_pairs.items()))},
+        "inputs": {
+            "max_ranking_id": scope.max_ranking_id,
+            "comparisons": result.comparisons,
+            "rankings": result.rankings,
+            "annotators": sorted(result.annotators),
+            "policy_versions": sorted(result.policy_versions),
+            "id_files": sorted(name for name in files if name.startswith("ids/")),
+        },
+        "files": files,
+    }

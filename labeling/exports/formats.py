@@ -1,0 +1,183 @@
+"""Rows and files: TRL preference rows, verl prompt rows, SFT rows; JSONL, Parquet, CSV, save_to_disk.
+
+Every writer is incremental (one row or one row group at a time) and deterministic: sorted
+keys, fixed column order, no timestamps of the export itself inside data files.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from labeling.exports.split import SPLITS
+
+PARQUET_ROW_GROUP = 10_000
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed member times keep the zip byte-identical
+CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+
+_MESSAGE = pa.struct([("content", pa.string()), ("role", pa.string())])
+_MESSAGES = pa.list_(_MESSAGE)
+_PROVENANCE = [
+    ("annotator", pa.string()),
+    ("comparison_id", pa.int64()),
+    ("created_at", pa.string()),
+    ("policy_version", pa.string()),
+    ("prompt_id", pa.int64()),
+    ("ranking_ids", pa.list_(pa.int64())),
+]
+
+
+def schema_for(kind: str, style: str) -> pa.Schema:
+    """Return the fixed Arrow schema of a snapshot kind (fields in sorted order, like the JSON)."""
+    if kind == "prompt":
+        fields = [
+            ("ability", pa.string()),
+            ("data_source", pa.string()),
+            ("extra_info", pa.struct([("index", pa.int64()), ("prompt_id", pa.int64()), ("split", pa.string()), ("tags", pa.list_(pa.string()))])),
+            ("prompt", _MESSAGES),
+            ("prompt_id", pa.int64()),
+            ("reference", pa.string()),
+            ("reward_model", pa.struct([("ground_truth", pa.string()), ("style", pa.string())])),
+        ]
+    elif kind == "sft":
+        fields = [*_PROVENANCE, ("messages", _MESSAGES), ("response_id", pa.int64())]
+    else:
+        text = pa.string() if style == "standard" else _MESSAGES
+        fields = [*_PROVENANCE, ("chosen", text), ("margin", pa.float64()), ("prompt", text), ("rejected", text)]
+    return pa.schema(sorted(fields))
+
+
+def clean_messages(messages: Any) -> list[dict[str, str]]:
+    """Keep role and content of each chat message, as strings (one schema for every row)."""
+    return [{"content": str(m.get("content", "")), "role": str(m.get("role", ""))} for m in messages or () if isinstance(m, dict)]
+
+
+def prompt_text(messages: list[dict[str, str]]) -> str:
+    """Render chat messages as one string for TRL's standard (non-chat) form."""
+    if len(messages) == 1:
+        return messages[0]["content"]
+    return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
+
+
+def timestamp(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def dumps(row: dict[str, Any]) -> str:
+    return json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+class JsonlSink:
+    """Write one JSON object per line to <split>.jsonl."""
+
+    def __init__(self, directory: Path) -> None:
+        self._files: dict[str, TextIO] = {s: open(directory / f"{s}.jsonl", "w", encoding="utf-8", newline="\n") for s in SPLITS}
+
+    def write(self, split: str, row: dict[str, Any]) -> None:
+        self._files[split].write(dumps(row) + "\n")
+
+    def close(self) -> None:
+        for handle in self._files.values():
+            handle.close()
+
+
+class ParquetSink:
+    """Write <split>.parquet in row groups of PARQUET_ROW_GROUP rows with a fixed schema."""
+
+    def __init__(self, directory: Path, schema: pa.Schema) -> None:
+        self._schema = schema
+        self._writers = {s: pq.ParquetWriter(directory / f"{s}.parquet", schema, compression="zstd") for s in SPLITS}
+        self._buffers: dict[str, list[dict]] = {s: [] for s in SPLITS}
+
+    def write(self, split: str, row: dict[str, Any]) -> None:
+        buffer = self._buffers[split]
+        buffer.append(row)
+        if len(buffer) >= PARQUET_ROW_GROUP:
+            self._flush(split)
+
+    def _flush(self, split: str) -> None:
+        if self._buffers[split]:
+            self._writers[split].write_table(pa.Table.from_pylist(self._buffers[split], schema=self._schema))
+            self._buffers[split] = []
+
+    def close(self) -> None:
+        for split in SPLITS:
+            self._flush(split)
+            self._writers[split].close()
+
+
+def csv_cell(value: Any) -> Any:
+    """Neutralise a cell a spreadsheet would run as a formula (OWASP CSV injection)."""
+    if isinstance(value, list | dict):
+        value = dumps(value) if isinstance(value, dict) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, str) and value.startswith(CSV_DANGEROUS):
+        return "'" + value
+    return value
+
+
+class CsvSink:
+    """Write <split>.csv with one column per field; nested values as JSON text."""
+
+    def __init__(self, directory: Path, schema: pa.Schema) -> None:
+        self._columns = schema.names
+        self._handles = {s: open(directory / f"{s}.csv", "w", encoding="utf-8", newline="") for s in SPLITS}
+        self._writers = {s: csv.writer(h, lineterminator="\n") for s, h in self._handles.items()}
+        for writer in self._writers.values():
+            writer.writerow(self._columns)
+
+    def write(self, split: str, row: dict[str, Any]) -> None:
+        self._writers[split].writerow([csv_cell(row[c]) for c in self._columns])
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+
+
+def open_sinks(directory: Path, *, fmt: str, schema: pa.Schema) -> list[Any]:
+    """Return the sinks for a format; JSONL is always written so training has one input format."""
+    sinks: list[Any] = [JsonlSink(directory)]
+    if fmt == "parquet":
+        sinks.append(ParquetSink(directory, schema))
+    elif fmt == "csv":
+        sinks.append(CsvSink(directory, schema))
+    return sinks
+
+
+def save_to_disk(directory: Path, *, schema: pa.Schema, counts: dict[str, int]) -> None:
+    """Build a `datasets` folder (hf/) from the JSONL files and zip it (hf.zip) for download."""
+    from datasets import Dataset, DatasetDict, Features
+    from datasets.utils.logging import disable_progress_bar
+
+    disable_progress_bar()  # worker and command logs want our progress, not tqdm bars per split
+    cache = directory / ".hf-cache"
+    features = Features.from_arrow_schema(schema)
+    parts = {
+        s: Dataset.from_json(str(directory / f"{s}.jsonl"), features=features, cache_dir=str(cache))
+        for s in SPLITS
+        if counts.get(s)
+    }
+    DatasetDict(parts).save_to_disk(str(directory / "hf"))
+    shutil.rmtree(cache, ignore_errors=True)
+    zip_folder(directory / "hf", directory / "hf.zip")
+
+
+def zip_folder(folder: Path, target: Path) -> None:
+    """Zip a folder with sorted names and fixed times, so equal contents give equal bytes."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for root, dirs, files in os.walk(folder):
+            dirs.sort()
+            for name in sorted(files):
+                path = Path(root) / name
+                info = zipfile.ZipInfo(str(path.relative_to(folder.parent)), date_time=ZIP_EPOCH)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with open(path, "rb") as src, archive.open(info, "w") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
