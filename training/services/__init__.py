@@ -1,0 +1,1 @@
+"""Training writes, one module per domain action (runs, registry, generation, schedules)."""

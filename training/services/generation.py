@@ -1,0 +1,110 @@
+"""Generation rounds: start one, and turn a generate job's output into comparisons."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from labeling.models import Comparison, Project, Prompt, Response
+from training.models import Run, RunKind
+from training.selectors import PromptChoice, prompts_for_generation
+from training.services.configs import job_spec
+from training.services.runs import run_create
+
+# Names a generate job may give its "responses per prompt" field; the project's K always wins.
+K_FIELD_NAMES = ("k", "num_responses", "num_return_sequences", "n")
+SOURCE = "generate"
+
+
+def generate_k_field() -> str | None:
+    """Return the generate job's field that holds K, if it declares one."""
+    spec = job_spec(RunKind.GENERATE)
+    names = {f.name for f in spec.user_fields()} | set(spec.system_fields)
+    return next((n for n in K_FIELD_NAMES if n in names), None)
+
+
+def generation_round_start(
+    *, project: Project, user: Any, which: str, tag: str = "", config: dict[str, Any] | None = None
+) -> Run:
+    """Queue a generate run over the chosen prompts, K responses each (K from the project)."""
+    if which not in dict(PromptChoice.CHOICES):
+        raise ValidationError({"which": f"choose one of {', '.join(dict(PromptChoice.CHOICES))}"})
+    if which == PromptChoice.TAG and not tag.strip():
+        raise ValidationError({"tag": "give the tag whose prompts to generate for"})
+    count = prompts_for_generation(project=project, which=which, tag=tag.strip()).count()
+    if count == 0:
+        raise ValidationError({"which": "no prompts match this choice; import prompts or pick another set"})
+    config = dict(config or {})
+    k_field = generate_k_field()
+    if k_field and k_field not in job_spec(RunKind.GENERATE).system_fields:
+        config[k_field] = project.k
+    return run_create(
+        project=project,
+        kind=RunKind.GENERATE,
+        config=config,
+        user=user,
+        inputs={"prompts": {"which": which, "tag": tag.strip()}, "prompt_count": count, "k": project.k},
+    )
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    comparisons: int
+    responses: int
+    skipped_prompts: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"comparisons": self.comparisons, "responses": self.responses, "skipped_prompts": self.skipped_prompts}
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValidationError({"output_file": f"line {number} is not JSON: {exc}"}) from exc
+    return rows
+
+
+def _responses(row: dict[str, Any], k: int) -> list[dict[str, Any]] | None:
+    """Return the first K well-formed responses of a row, or None when it has fewer."""
+    items = row.get("responses")
+    if not isinstance(items, list):
+        return None
+    good = [r for r in items if isinstance(r, dict) and isinstance(r.get("text"), str)]
+    return good[:k] if len(good) >= k else None
+
+
+@transaction.atomic
+def generation_output_ingest(*, run: Run, output_file: str | Path, policy_name: str) -> IngestResult:
+    """Create one comparison of K responses per prompt, tagged with the policy; skip prompts given fewer."""
+    project = run.project
+    rows = _read_rows(Path(output_file))
+    ids = {row.get("prompt_id") for row in rows if isinstance(row.get("prompt_id"), int)}
+    prompts = Prompt.objects.in_bulk([i for i in ids if i is not None])
+    made = skipped = 0
+    responses: list[Response] = []
+    for row in rows:
+        prompt = prompts.get(row.get("prompt_id"))
+        picked = _responses(row, project.k)
+        if prompt is None or prompt.project_id != project.pk or picked is None:
+            skipped += 1
+            continue
+        comparison = Comparison.objects.create(project=project, prompt=prompt, policy_version=policy_name[:200], source=SOURCE)
+        made += 1
+        for position, item in enumerate(picked):
+            params = item.get("params") if isinstance(item.get("params"), dict) else {}
+            responses.append(
+                Response(comparison=comparison, position=position, text=item["text"], model_name=policy_name[:300], generation_params=params)
+            )
+    Response.objects.bulk_create(responses)
+    return IngestResult(comparisons=made, responses=len(responses), skipped_prompts=skipped)
