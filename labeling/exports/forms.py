@@ -1,0 +1,66 @@
+"""The export form: every parameter with a sensible default; the service does the validating."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+from labeling.exports.params import AGGREGATIONS, FLAGS, FORMATS, KINDS, PAIR_SELECTIONS, STYLES, ExportParams
+
+
+def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(v, v.replace("_", " ")) for v in values]
+
+
+class ExportForm(forms.Form):
+    """Parameters of a new snapshot, as the page shows them."""
+
+    name = forms.CharField(required=False, max_length=80, help_text="Empty: named after kind and aggregation.")
+    kind = forms.ChoiceField(choices=_choices(KINDS), initial="preference")
+    aggregation = forms.ChoiceField(choices=_choices(AGGREGATIONS), initial="all")
+    pairs = forms.ChoiceField(choices=_choices(PAIR_SELECTIONS), initial="all", label="Pair selection")
+    min_agreement = forms.FloatField(initial=0.0, min_value=0.0, max_value=1.0, help_text="Share of rankings (0–1) that must agree on a pair.")
+    exclude_flags = forms.MultipleChoiceField(
+        choices=_choices(FLAGS), initial=list(FLAGS), required=False, widget=forms.CheckboxSelectMultiple, label="Exclude rankings flagged"
+    )
+    annotators_include = forms.CharField(required=False, help_text="Usernames, comma-separated; empty = everyone.")
+    annotators_exclude = forms.CharField(required=False, help_text="Usernames, comma-separated.")
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    policy_versions = forms.CharField(required=False, help_text="Comma-separated; empty = all.")
+    tags = forms.CharField(required=False, help_text="Prompts with any of these tags; empty = all.")
+    cap_per_tag = forms.IntegerField(required=False, min_value=1, help_text="At most this many prompts per tag.")
+    test_fraction = forms.FloatField(initial=ExportParams.test_fraction, min_value=0.0, max_value=0.5)
+    seed = forms.IntegerField(initial=0, min_value=0)
+    format = forms.ChoiceField(choices=_choices(FORMATS), initial="jsonl", help_text="JSONL is always written too.")
+    style = forms.ChoiceField(choices=_choices(STYLES), initial="conversational")
+    background = forms.BooleanField(required=False, label="Run in the background (needs the worker)")
+
+    FIELDSETS = (
+        ("What", ("name", "kind", "aggregation", "pairs", "style", "format")),
+        ("Filters", ("min_agreement", "exclude_flags", "annotators_include", "annotators_exclude", "date_from", "date_to", "policy_versions", "tags", "cap_per_tag")),
+        ("Split and run", ("test_fraction", "seed", "background")),
+    )
+
+    def fieldsets(self) -> list[tuple[str, list[forms.BoundField]]]:
+        """Return the fields grouped under the page's legends."""
+        return [(legend, [self[name] for name in names]) for legend, names in self.FIELDSETS]
+
+    def params(self) -> dict[str, Any]:
+        """Return the cleaned parameters as the service takes them (call after is_valid)."""
+        data = {k: v for k, v in self.cleaned_data.items() if k != "background" and v not in (None, "")}
+        data["exclude_flags"] = self.cleaned_data.get("exclude_flags") or []
+        for key in ("date_from", "date_to"):
+            if key in data:
+                data[key] = data[key].isoformat()
+        return data
+
+    def add_service_error(self, error: ValidationError) -> None:
+        """Show a service ValidationError on the field it names, or above the form."""
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error)
+            return
+        for field, errors in error.error_dict.items():
+            self.add_error(field if field in self.fields and field != NON_FIELD_ERRORS else None, errors)
