@@ -95,12 +95,14 @@ def _snapshot_files(run: Run) -> tuple[str, str]:
     if snap is None or not snap.path:
         raise PrepareError("this kind needs a dataset snapshot with files")
     names = sorted(snap.files or {}) or sorted(p.name for p in Path(snap.path).glob("*.jsonl"))
-    jsonl = [n for n in names if n.endswith(".jsonl")]
+    base = Path(snap.path)
+    jsonl = [n for n in names if n.endswith(".jsonl") and "/" not in n]  # top level: ids/ holds provenance
     train = next((n for n in jsonl if "train" in n), None)
     held_out = next((n for n in jsonl if "test" in n or "eval" in n), None)
     if train is None:
-        raise PrepareError(f"snapshot {snap.name} has no train JSONL file (files: {', '.join(names) or 'none'})")
-    base = Path(snap.path)
+        raise PrepareError(f"snapshot {snap.name} has no train.jsonl (files: {', '.join(names) or 'none'}); export it as JSONL")
+    if held_out and (base / held_out).stat().st_size == 0:
+        held_out = None  # an empty held-out split means "no eval set" to a job
     return str(base / train), str(base / held_out) if held_out else ""
 
 

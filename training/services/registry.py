@@ -22,8 +22,10 @@ def model_dir_is_complete(path: str | Path) -> bool:
 def project_models_get(*, project: Project, lock: bool = False) -> ProjectModels:
     """Return the project's pointer row, creating it; lock it when the caller will switch pointers."""
     ProjectModels.objects.get_or_create(project=project)
-    qs = ProjectModels.objects.select_for_update() if lock else ProjectModels.objects
-    return qs.select_related("policy", "reward").get(project=project)
+    if lock:
+        # Lock only the pointer row: PostgreSQL refuses FOR UPDATE across the nullable joins.
+        ProjectModels.objects.select_for_update().filter(project=project).values_list("pk").get()
+    return ProjectModels.objects.select_related("policy", "reward").get(project=project)
 
 
 @transaction.atomic

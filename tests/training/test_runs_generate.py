@@ -1,0 +1,77 @@
+"""Generate runs: the output becomes comparisons of K responses, tagged with the policy version."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from labeling.models import Comparison, Ranking, Response
+from tests.factories import make_comparison, make_prompt, make_user
+from tests.training.helpers import current_policy, fake_jobs  # noqa: F401 - fixture
+from training.models import RunStatus
+from training.runner import run_execute
+from training.services.generation import generation_round_start
+
+pytestmark = pytest.mark.django_db
+
+
+def _generate(project, *, which="all", tag="", **config):
+    run = generation_round_start(project=project, user=None, which=which, tag=tag, config=config)
+    run_execute(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def test_generate_creates_one_comparison_of_k_responses_per_prompt_tagged_with_the_policy(project, fake_jobs):
+    policy = current_policy(project, name="policy-v3")
+    prompts = [make_prompt(project, f"What is {n}?") for n in ("salt", "rain")]
+
+    run = _generate(project, temperature=0.7)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    comparisons = Comparison.objects.filter(project=project).order_by("prompt_id")
+    assert [c.prompt for c in comparisons] == prompts
+    for comparison in comparisons:
+        assert comparison.policy_version == policy.name and comparison.source == "generate"
+        responses = list(comparison.responses.order_by("position"))
+        assert len(responses) == project.k
+        assert [r.position for r in responses] == list(range(project.k))
+        assert responses[0].text == f"Answer 0 to <{comparison.prompt.last_user_text}>"
+        assert responses[0].generation_params == {"temperature": 0.7}
+        assert responses[0].model_name == "policy-v3"
+    assert run.outputs["generated"] == {"comparisons": 2, "responses": 2 * project.k, "skipped_prompts": 0}
+
+
+def test_a_prompt_given_fewer_than_k_responses_is_skipped(project, fake_jobs):
+    current_policy(project)
+    make_prompt(project, "First?")
+    second = make_prompt(project, "Second?")
+    run = _generate(project, short_first=True)
+    assert run.status == RunStatus.SUCCEEDED
+    assert list(Comparison.objects.values_list("prompt", flat=True)) == [second.pk]
+    assert Response.objects.count() == project.k
+    assert run.outputs["generated"]["skipped_prompts"] == 1
+
+
+def test_unranked_choice_leaves_out_prompts_that_already_have_a_ranking(project, fake_jobs):
+    current_policy(project)
+    ranked = make_comparison(project)
+    fresh = make_prompt(project, "Fresh?")
+    Ranking.objects.create(comparison=ranked, annotator=make_user(), order=[[r.pk] for r in ranked.responses.all()])
+
+    run = _generate(project, which="unranked")
+
+    assert run.inputs["prompt_count"] == 1
+    assert list(Comparison.objects.filter(source="generate").values_list("prompt", flat=True)) == [fresh.pk]
+
+
+def test_tag_choice_and_empty_selection(project, fake_jobs):
+    current_policy(project)
+    make_prompt(project, "Untagged?")
+    tagged = make_prompt(project, "Tagged?", tags=["math"])
+    with pytest.raises(ValidationError) as info:
+        generation_round_start(project=project, user=None, which="tag", tag="poetry")
+    assert "which" in info.value.message_dict
+    run = _generate(project, which="tag", tag="math")
+    assert list(Comparison.objects.values_list("prompt", flat=True)) == [tagged.pk]
+    assert run.status == RunStatus.SUCCEEDED
