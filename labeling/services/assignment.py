@@ -19,6 +19,9 @@ from django.utils import timezone
 
 from labeling.models import Assignment, AssignmentStatus, Comparison, Project, Ranking
 
+MAX_RECHECKS = 50
+
+
 def lease_expiry(project: Project, now: datetime | None = None) -> datetime:
     """Return when a lease taken now on this project runs out."""
     return (now or timezone.now()) + timedelta(minutes=project.lease_minutes)
@@ -51,7 +54,7 @@ def _current_lease(project: Project, annotator: AbstractBaseUser, now: datetime)
     )
 
 
-def _lock_candidate(project: Project, annotator: AbstractBaseUser, now: datetime) -> Comparison | None:
+def _lock_candidate(project: Project, annotator: AbstractBaseUser, now: datetime, exclude: list[int]) -> Comparison | None:
     done_by_me = Assignment.objects.filter(
         comparison=OuterRef("pk"),
         annotator=annotator,
@@ -60,6 +63,7 @@ def _lock_candidate(project: Project, annotator: AbstractBaseUser, now: datetime
     ranked_by_me = Ranking.objects.filter(comparison=OuterRef("pk"), annotator=annotator)
     candidates = (
         Comparison.objects.filter(project=project, complete=False)
+        .exclude(pk__in=exclude)
         .filter(~Exists(done_by_me), ~Exists(ranked_by_me))
         .annotate(load=F("ranking_count") + _live_leases(now))
         .filter(load__lt=project.overlap)
@@ -70,6 +74,35 @@ def _lock_candidate(project: Project, annotator: AbstractBaseUser, now: datetime
     if connection.features.has_select_for_update_skip_locked:
         candidates = candidates.select_for_update(skip_locked=True, of=("self",))
     return candidates.first()
+
+
+def _still_has_room(comparison: Comparison, project: Project, now: datetime) -> bool:
+    """Re-count the load of a comparison just locked, in a new statement.
+
+    PostgreSQL evaluates the candidate query on a snapshot taken when it started; a claim
+    that committed between then and our lock is invisible to it. A new statement (READ
+    COMMITTED) sees it, and nobody can add a lease now that we hold the row lock.
+    """
+    load = (
+        Comparison.objects.filter(pk=comparison.pk)
+        .annotate(load=F("ranking_count") + _live_leases(now))
+        .values_list("load", flat=True)
+        .first()
+    )
+    return load is not None and load < project.overlap
+
+
+def _lock_comparison_with_room(project: Project, annotator: AbstractBaseUser, now: datetime) -> Comparison | None:
+    if not connection.features.has_select_for_update_skip_locked:
+        # SQLite: the IMMEDIATE transaction already holds the write lock, so the snapshot is current.
+        return _lock_candidate(project, annotator, now, [])
+    full: list[int] = []
+    for _ in range(MAX_RECHECKS):
+        comparison = _lock_candidate(project, annotator, now, full)
+        if comparison is None or _still_has_room(comparison, project, now):
+            return comparison
+        full.append(comparison.pk)
+    return None
 
 
 def _shuffled_response_ids(comparison: Comparison) -> list[int]:
@@ -87,7 +120,7 @@ def comparison_claim_next(*, project: Project, annotator: AbstractBaseUser) -> A
         current.expires_at = lease_expiry(project, now)
         current.save(update_fields=["expires_at", "updated_at"])
         return current
-    comparison = _lock_candidate(project, annotator, now)
+    comparison = _lock_comparison_with_room(project, annotator, now)
     if comparison is None:
         return None
     try:
