@@ -120,7 +120,10 @@ def _database() -> dict:
             "timeout": 30,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
-        db.setdefault("TEST", {})
+        # Tests get a file database (one per process, so parallel runs do not collide): threads
+        # in the concurrency tests then share it with real locking; the in-memory default uses
+        # shared-cache table locks that fail at once ("database table is locked").
+        db.setdefault("TEST", {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")})
     return db
 
 
