@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +17,15 @@ from labeling.exports.filters import (
     rankings_filtered,
     tags_match,
 )
-from labeling.exports.formats import clean_messages, open_sinks, prompt_text, save_to_disk, schema_for, timestamp
+from labeling.exports.formats import (
+    clean_messages,
+    open_sinks,
+    prompt_text,
+    save_to_disk,
+    schema_for,
+    sha256_file,
+    timestamp,
+)
 from labeling.exports.split import SPLITS, split_of
 from labeling.exports.stream import ComparisonData, comparison_stream, prompt_stream
 from labeling.models import Prompt
@@ -215,11 +222,7 @@ def file_hashes(directory: Path) -> dict[str, str]:
         name = path.relative_to(directory).as_posix()
         if name == "manifest.json":
             continue
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        hashes[name] = digest.hexdigest()
+        hashes[name] = sha256_file(path)
     return hashes
 
 

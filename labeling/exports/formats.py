@@ -7,6 +7,7 @@ keys, fixed column order, no timestamps of the export itself inside data files.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -34,6 +35,15 @@ _PROVENANCE = [
     ("prompt_id", pa.int64()),
     ("ranking_ids", pa.list_(pa.int64())),
 ]
+
+
+def sha256_file(path: Path) -> str:
+    """Return a file's sha256, reading it in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def schema_for(kind: str, style: str) -> pa.Schema:
@@ -160,11 +170,14 @@ def save_to_disk(directory: Path, *, schema: pa.Schema, counts: dict[str, int]) 
     disable_progress_bar()  # worker and command logs want our progress, not tqdm bars per split
     cache = directory / ".hf-cache"
     features = Features.from_arrow_schema(schema)
-    parts = {
-        s: Dataset.from_json(str(directory / f"{s}.jsonl"), features=features, cache_dir=str(cache))
-        for s in SPLITS
-        if counts.get(s)
-    }
+    parts = {}
+    for split in (s for s in SPLITS if counts.get(s)):
+        source = directory / f"{split}.jsonl"
+        dataset = Dataset.from_json(str(source), features=features, cache_dir=str(cache))
+        # datasets fingerprints from file paths and times; the content hash keeps state.json
+        # (and so hf.zip) byte-identical across re-exports of the same data.
+        dataset._fingerprint = sha256_file(source)[:16]
+        parts[split] = dataset
     DatasetDict(parts).save_to_disk(str(directory / "hf"))
     shutil.rmtree(cache, ignore_errors=True)
     zip_folder(directory / "hf", directory / "hf.zip")
