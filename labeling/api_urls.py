@@ -2,4 +2,14 @@
 
 from django.urls import path
 
-urlpatterns: list = []
+from labeling import api
+
+urlpatterns = [
+    path("projects/", api.ProjectListApi.as_view(), name="api-project-list"),
+    path("projects/<int:pk>/", api.ProjectDetailApi.as_view(), name="api-project-detail"),
+    path("projects/<int:pk>/import/", api.ProjectImportApi.as_view(), name="api-project-import"),
+    path("projects/<int:pk>/comparisons/next/", api.ComparisonNextApi.as_view(), name="api-comparison-next"),
+    path("projects/<int:pk>/preferences/", api.PreferenceListApi.as_view(), name="api-preference-list"),
+    path("comparisons/<int:pk>/ranking/", api.ComparisonRankingApi.as_view(), name="api-comparison-ranking"),
+    path("comparisons/<int:pk>/skip/", api.ComparisonSkipApi.as_view(), name="api-comparison-skip"),
+]

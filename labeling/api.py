@@ -1,0 +1,238 @@
+"""Labeling API: thin views that check membership, call one service, and answer JSON.
+
+Errors share one shape: {"detail": "...", "errors": [{"field", "message"} (+ "line" for imports)]}.
+Another project's ids answer 404 (no leak of what exists); manager actions answer 403 to annotators.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import APIException, ParseError, PermissionDenied
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labeling import serializers as s
+from labeling.access import project_get_for_member, projects_for_user, require_manager
+from labeling.models import Comparison, Membership, Preference, Project
+from labeling.services import (
+    ImportValidationError,
+    ProjectError,
+    RankingConflict,
+    RankingError,
+    comparison_claim_next,
+    comparison_skip,
+    project_create,
+    prompts_import,
+    ranking_submit,
+)
+
+ERROR = OpenApiResponse(s.ErrorSerializer, description="Refused; `errors` names the field (and line).")
+NOT_FOUND = OpenApiResponse(s.ErrorSerializer, description="No such object, or not a member of its project.")
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "payload_too_large"
+
+
+class LimitedJSONParser(JSONParser):
+    """Parse JSON bodies up to DATA_UPLOAD_MAX_MEMORY_SIZE; larger ones get a 413 with the limit."""
+
+    def max_bytes(self) -> int:
+        return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
+        limit = self.max_bytes()
+        body = stream.read(limit + 1)  # DRF streams JSON straight from the socket: Django's limit does not apply
+        if len(body) > limit:
+            raise PayloadTooLarge(f"Request body too large: the limit is {limit} bytes.")
+        return super().parse(io.BytesIO(body), media_type, parser_context)
+
+
+class ImportJSONParser(LimitedJSONParser):
+    """JSON rows may be as large as an uploaded file (MAX_UPLOAD_MB)."""
+
+    def max_bytes(self) -> int:
+        return settings.MAX_UPLOAD_MB * 1024 * 1024
+
+
+def _error(field: str, message: str, code: int = status.HTTP_400_BAD_REQUEST, **extra: Any) -> Response:
+    return Response({"detail": f"{field}: {message}", "errors": [{"field": field, "message": message}], **extra}, status=code)
+
+
+def _comparison_for_member(request: Request, pk: int) -> Comparison:
+    """Return the comparison if the user belongs to its project; 404 otherwise."""
+    return get_object_or_404(
+        Comparison.objects.select_related("project", "prompt"), pk=pk, project__in=projects_for_user(request.user)
+    )
+
+
+class ProjectListApi(APIView):
+    parser_classes = [LimitedJSONParser]
+
+    @extend_schema(responses=s.ProjectSerializer(many=True), summary="Projects you belong to (staff: all)")
+    def get(self, request: Request) -> Response:
+        projects = projects_for_user(request.user).order_by("name")
+        roles = dict(Membership.objects.filter(user=request.user).values_list("project_id", "role"))
+        return Response(s.ProjectSerializer(projects, many=True, context={"request": request, "roles": roles}).data)
+
+    @extend_schema(
+        request=s.ProjectCreateSerializer,
+        responses={201: s.ProjectSerializer, 400: ERROR, 403: ERROR},
+        summary="Create a project (staff only); you become its manager",
+    )
+    def post(self, request: Request) -> Response:
+        if not request.user.is_staff:
+            raise PermissionDenied("Only staff can create projects.")
+        form = s.ProjectCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            project = project_create(**form.validated_data, user=request.user)
+        except ProjectError as exc:
+            return _error(exc.field, exc.message)
+        context = {"request": request, "roles": {project.pk: "manager"}}
+        return Response(s.ProjectSerializer(project, context=context).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailApi(APIView):
+    @extend_schema(responses={200: s.ProjectSerializer, 404: NOT_FOUND}, summary="One project")
+    def get(self, request: Request, pk: int) -> Response:
+        project = project_get_for_member(request.user, pk)
+        roles = dict(Membership.objects.filter(user=request.user, project=project).values_list("project_id", "role"))
+        return Response(s.ProjectSerializer(project, context={"request": request, "roles": roles}).data)
+
+
+class ProjectImportApi(APIView):
+    parser_classes = [MultiPartParser, FormParser, ImportJSONParser]
+
+    @extend_schema(
+        request={"multipart/form-data": s.ImportRequestSerializer, "application/json": s.ImportRequestSerializer},
+        responses={200: s.ImportResultSerializer, 400: ERROR, 403: ERROR, 404: NOT_FOUND, 413: ERROR},
+        summary="Import prompts (JSONL/CSV file or JSON rows), all or nothing; managers only",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        project = project_get_for_member(request.user, pk)
+        require_manager(request.user, project)
+        upload, rows = request.FILES.get("file"), request.data.get("rows")
+        if upload is None and rows is None:
+            return _error("file", 'send a multipart "file" or a JSON body {"rows": [...]}')
+        fmt = request.data.get("format") or None
+        try:
+            result = prompts_import(project=project, upload=upload, rows=rows, fmt=fmt, user=request.user)
+        except ImportValidationError as exc:
+            return Response({"detail": exc.summary(), "errors": exc.errors, "total": exc.total}, status=400)
+        return Response(s.ImportResultSerializer(result).data)
+
+
+class ComparisonNextApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: s.ClaimedComparisonSerializer, 204: OpenApiResponse(description="Nothing left for you."), 404: NOT_FOUND},
+        summary="Lease the next comparison to rank (or renew your current lease)",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        project = project_get_for_member(request.user, pk)
+        assignment = comparison_claim_next(project=project, annotator=request.user)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(s.ClaimedComparisonSerializer(assignment).data)
+
+
+class ComparisonRankingApi(APIView):
+    parser_classes = [LimitedJSONParser]
+
+    @extend_schema(
+        request=s.RankingRequestSerializer,
+        responses={
+            201: s.RankingSerializer,
+            200: OpenApiResponse(s.RankingSerializer, description="Same idempotency key again: the stored ranking."),
+            400: ERROR,
+            404: NOT_FOUND,
+            409: OpenApiResponse(s.ErrorSerializer, description="Already ranked, or the lease expired and the comparison filled up."),
+            413: ERROR,
+        },
+        summary="Submit your ranking of a comparison; its pairwise preferences are stored with it",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        comparison = _comparison_for_member(request, pk)
+        if not isinstance(request.data, dict):
+            return _error("body", 'must be a JSON object such as {"order": [[12], [10, 13], [11]]}')
+        try:
+            ranking, created = ranking_submit(comparison=comparison, annotator=request.user, data=request.data)
+        except RankingError as exc:
+            return _error(exc.field, exc.message)
+        except RankingConflict as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(s.RankingSerializer(ranking).data, status=code)
+
+
+class ComparisonSkipApi(APIView):
+    @extend_schema(request=None, responses={204: None, 404: NOT_FOUND}, summary="Skip a comparison; it is not offered to you again")
+    def post(self, request: Request, pk: int) -> Response:
+        comparison = _comparison_for_member(request, pk)
+        comparison_skip(comparison=comparison, annotator=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _since_filter(queryset: QuerySet[Preference], since: str) -> QuerySet[Preference]:
+    since = since.strip()
+    if since.isdigit():
+        return queryset.filter(pk__gt=int(since))
+    try:
+        moment = parse_datetime(since)
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise ParseError(
+            {"detail": "since: must be a preference id or an ISO 8601 datetime, e.g. 2025-01-31T12:00:00Z.",
+             "errors": [{"field": "since", "message": "must be a preference id or an ISO 8601 datetime"}]}
+        )
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    return queryset.filter(created_at__gt=moment)
+
+
+class PreferenceListApi(generics.ListAPIView):
+    serializer_class = s.PreferenceSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "since", OpenApiTypes.STR, description="Only newer ones: a preference id (exclusive) or an ISO 8601 datetime."
+            )
+        ],
+        responses={200: s.PreferenceSerializer(many=True), 400: ERROR, 403: ERROR, 404: NOT_FOUND},
+        summary="Pairwise preferences of a project, oldest first; managers only",
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> QuerySet[Preference]:
+        project = self._project()
+        queryset = (
+            Preference.objects.filter(comparison__project=project)
+            .select_related("annotator", "chosen", "rejected", "ranking", "comparison__prompt")
+            .order_by("id")
+        )
+        since = self.request.query_params.get("since")
+        return _since_filter(queryset, since) if since is not None else queryset
+
+    def _project(self) -> Project:
+        project = project_get_for_member(self.request.user, self.kwargs["pk"])
+        require_manager(self.request.user, project)
+        return project

@@ -1,0 +1,150 @@
+"""API shapes of the labeling side (the public contract documented at /api/docs/)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from labeling.models import Assignment, Flag, Preference, Project, Ranking
+from labeling.services.projects import MAX_LEASE_MINUTES, MAX_OVERLAP
+from labeling.services.ranking import MAX_NOTE_CHARS
+
+
+class ErrorItemSerializer(serializers.Serializer):
+    line = serializers.IntegerField(required=False, allow_null=True, help_text="Import errors: the file's line.")
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = ErrorItemSerializer(many=True, required=False)
+    total = serializers.IntegerField(required=False, help_text="Import errors: how many in all (50 are listed).")
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField(help_text="Your role: manager, annotator (staff count as managers).")
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "slug", "instructions", "k", "overlap", "allow_ties", "lease_minutes", "base_model", "created_at", "role"]
+        read_only_fields = fields
+
+    def get_role(self, project: Project) -> str | None:
+        user = self.context["request"].user
+        if user.is_staff:
+            return "manager"
+        return self.context.get("roles", {}).get(project.pk)
+
+
+class ProjectCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    slug = serializers.SlugField(max_length=80, required=False, allow_blank=True)
+    instructions = serializers.CharField(required=False, allow_blank=True, default="")
+    k = serializers.IntegerField(min_value=2, max_value=9, default=4)
+    overlap = serializers.IntegerField(min_value=1, max_value=MAX_OVERLAP, default=1)
+    allow_ties = serializers.BooleanField(default=True)
+    lease_minutes = serializers.IntegerField(min_value=1, max_value=MAX_LEASE_MINUTES, default=30)
+    base_model = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class ImportRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, help_text="JSONL or CSV (multipart/form-data).")
+    format = serializers.ChoiceField(choices=["jsonl", "csv"], required=False, help_text="Default: from the file name.")
+    rows = serializers.ListField(child=serializers.DictField(), required=False, help_text="JSON body instead of a file.")
+
+
+class ImportResultSerializer(serializers.Serializer):
+    rows = serializers.IntegerField()
+    created_prompts = serializers.IntegerField()
+    skipped_duplicates = serializers.IntegerField()
+    created_comparisons = serializers.IntegerField()
+    skipped_comparisons = serializers.IntegerField()
+
+
+class ChatMessageSerializer(serializers.Serializer):
+    role = serializers.CharField()
+    content = serializers.CharField()
+
+
+class ClaimedPromptSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    messages = ChatMessageSerializer(many=True)
+
+
+class ShownResponseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+class ClaimedComparisonSerializer(serializers.Serializer):
+    """A leased comparison: rank its responses (shown in this order) before the lease expires."""
+
+    id = serializers.IntegerField(source="comparison.id")
+    project = serializers.IntegerField(source="comparison.project_id")
+    prompt = ClaimedPromptSerializer(source="comparison.prompt")
+    responses = serializers.SerializerMethodField()
+    lease_expires_at = serializers.DateTimeField(source="expires_at")
+
+    @extend_schema_field(ShownResponseSerializer(many=True))
+    def get_responses(self, assignment: Assignment) -> list[dict[str, Any]]:
+        """List the responses in the order this annotator is shown them (recorded for bias checks)."""
+        responses = list(assignment.comparison.responses.all())
+        shown = {rid: n for n, rid in enumerate(assignment.display_order or [])}
+        responses.sort(key=lambda r: (shown.get(r.pk, len(shown)), r.position))
+        return [{"id": r.pk, "text": r.text} for r in responses]
+
+
+class RankingRequestSerializer(serializers.Serializer):
+    """Documentation of the ranking body; the ranking service checks it and names the bad field."""
+
+    order = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()),
+        help_text="Tie groups of response ids, best first: [[12], [10, 13], [11]]. Every response exactly once.",
+    )
+    # Plain strings (not an enum) so the schema does not name the Flag choices twice (exports use them too).
+    flags = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list, help_text=f"Any of: {', '.join(Flag.values)}."
+    )
+    note = serializers.CharField(required=False, allow_blank=True, max_length=MAX_NOTE_CHARS, default="")
+    idempotency_key = serializers.CharField(required=False, allow_blank=True, max_length=100, help_text="Same key again: 200 with the stored ranking.")
+    strength = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3, help_text="K = 2 only: 1 slightly, 2 clearly, 3 much better.")
+    time_spent_ms = serializers.IntegerField(required=False, min_value=0, default=0)
+
+
+class PairSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Preference
+        fields = ["id", "chosen", "rejected", "margin"]
+
+
+class RankingSerializer(serializers.ModelSerializer):
+    annotator = serializers.CharField(source="annotator.username")
+    preferences = PairSerializer(many=True)
+
+    class Meta:
+        model = Ranking
+        fields = [
+            "id", "comparison", "annotator", "order", "display_order", "flags", "note", "strength",
+            "time_spent_ms", "idempotency_key", "created_at", "updated_at", "preferences",
+        ]
+        read_only_fields = fields
+
+
+class PreferenceSerializer(serializers.ModelSerializer):
+    annotator = serializers.CharField(source="annotator.username")
+    prompt = serializers.IntegerField(source="comparison.prompt_id")
+    prompt_messages = ChatMessageSerializer(source="comparison.prompt.messages", many=True)
+    chosen_text = serializers.CharField(source="chosen.text")
+    rejected_text = serializers.CharField(source="rejected.text")
+    flags = serializers.JSONField(source="ranking.flags")
+
+    class Meta:
+        model = Preference
+        fields = [
+            "id", "ranking", "comparison", "prompt", "annotator", "chosen", "rejected", "margin",
+            "prompt_messages", "chosen_text", "rejected_text", "flags", "created_at",
+        ]
+        read_only_fields = fields
