@@ -8,4 +8,22 @@ app_name = "labeling"
 
 urlpatterns = [
     path("", views.project_list, name="project-list"),
+    path("projects/new/", views.project_new, name="project-new"),
+    path("projects/<int:project_id>/", views.project_detail, name="project-detail"),
+    path("projects/<int:project_id>/rank/", views.comparison_rank, name="comparison-rank"),
+    path("projects/<int:project_id>/rank/undo/", views.ranking_undo, name="ranking-undo"),
+    path(
+        "projects/<int:project_id>/comparisons/<int:comparison_id>/ranking/",
+        views.ranking_create,
+        name="ranking-submit",
+    ),
+    path(
+        "projects/<int:project_id>/comparisons/<int:comparison_id>/skip/",
+        views.comparison_skip_view,
+        name="comparison-skip",
+    ),
+    path("projects/<int:project_id>/dashboard/", views.project_dashboard, name="project-dashboard"),
+    path("projects/<int:project_id>/members/", views.project_members, name="project-members"),
+    path("projects/<int:project_id>/members/remove/", views.project_member_remove, name="project-member-remove"),
+    path("projects/<int:project_id>/import/", views.project_import, name="project-import"),
 ]

@@ -1,0 +1,194 @@
+"""Reads of the labeling side for pages: progress, the comparison as shown, dashboard figures."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Exists, F, Func, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from labeling.models import (
+    Assignment,
+    AssignmentStatus,
+    Comparison,
+    Membership,
+    Preference,
+    Project,
+    Ranking,
+    Response,
+)
+
+CHAT_ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class AnnotatorProgress:
+    ranked: int
+    skipped: int
+    remaining: int  # open comparisons this annotator has neither ranked nor skipped
+
+    @property
+    def total(self) -> int:
+        return self.ranked + self.remaining
+
+
+@dataclass(frozen=True)
+class ProjectProgress:
+    comparisons: int
+    complete: int
+    rankings: int
+    wanted: int  # comparisons × overlap
+
+
+@dataclass(frozen=True)
+class AnnotatorStats:
+    username: str
+    rankings: int
+    median_ms: float | None
+    skips: int
+    flagged: int
+
+
+@dataclass
+class DashboardStats:
+    progress: ProjectProgress
+    preferences: int
+    annotators: list[AnnotatorStats] = field(default_factory=list)
+    # Share of rankings whose best group holds the response shown at each position (1-based):
+    # with random display order these should be about equal; a slope means position bias.
+    top_by_position: list[tuple[int, float]] = field(default_factory=list)
+    flagged: dict[str, int] = field(default_factory=dict)
+
+
+def annotator_progress(*, project: Project, annotator: AbstractBaseUser) -> AnnotatorProgress:
+    """Count what the annotator ranked and skipped in the project, and what is left for them."""
+    mine = Assignment.objects.filter(comparison=OuterRef("pk"), annotator=annotator).filter(
+        status__in=[AssignmentStatus.SUBMITTED, AssignmentStatus.SKIPPED]
+    )
+    ranked_by_me = Ranking.objects.filter(comparison=OuterRef("pk"), annotator=annotator)
+    remaining = Comparison.objects.filter(project=project, complete=False).filter(~Exists(mine), ~Exists(ranked_by_me))
+    ranked = Ranking.objects.filter(comparison__project=project, annotator=annotator).count()
+    skipped = Assignment.objects.filter(
+        comparison__project=project, annotator=annotator, status=AssignmentStatus.SKIPPED
+    ).count()
+    return AnnotatorProgress(ranked=ranked, skipped=skipped, remaining=remaining.count())
+
+
+def project_progress(*, project: Project) -> ProjectProgress:
+    """Count the project's comparisons, complete ones, and rankings collected versus wanted."""
+    totals = Comparison.objects.filter(project=project).aggregate(
+        comparisons=Count("pk"), complete=Count("pk", filter=Q(complete=True))
+    )
+    rankings = Ranking.objects.filter(comparison__project=project).count()
+    return ProjectProgress(
+        comparisons=totals["comparisons"],
+        complete=totals["complete"],
+        rankings=rankings,
+        wanted=totals["comparisons"] * project.overlap,
+    )
+
+
+def responses_in_order(comparison: Comparison, display_order: list[int]) -> list[Response]:
+    """Return the comparison's responses in the order shown to the annotator (unknown ids last)."""
+    responses = list(comparison.responses.all())
+    rank = {rid: n for n, rid in enumerate(display_order or [])}
+    return sorted(responses, key=lambda r: (rank.get(r.pk, len(rank)), r.position))
+
+
+def chat_messages(messages: object) -> list[dict[str, str]]:
+    """Return prompt messages as [{"role", "content"}] with roles limited to known ones."""
+    if not isinstance(messages, list):
+        return [{"role": "user", "content": str(messages or "")}]
+    out = []
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        role = message.get("role")
+        out.append({"role": role if role in CHAT_ROLES else "other", "content": str(message.get("content") or "")})
+    return out
+
+
+def projects_overview(projects: QuerySet[Project], user: AbstractBaseUser) -> QuerySet[Project]:
+    """Annotate projects with comparison counts, the user's rankings and the user's role."""
+    comparisons = Comparison.objects.filter(project=OuterRef("pk")).order_by().values("project")
+    mine = Ranking.objects.filter(comparison__project=OuterRef("pk"), annotator=user).order_by().values("annotator")
+    role = Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]
+    return projects.annotate(
+        n_comparisons=_count(comparisons),
+        n_complete=_count(comparisons.filter(complete=True)),
+        n_mine=_count(mine),
+        my_role=Subquery(role),
+    )
+
+
+def _count(queryset: QuerySet) -> Coalesce:
+    # Subquery counts: joining three relations with Count() would multiply the rows.
+    return Coalesce(Subquery(queryset.annotate(n=Func(F("pk"), function="COUNT")).values("n")), Value(0))
+
+
+def members_of(project: Project) -> QuerySet[Membership]:
+    """Return the project's memberships with users, managers first."""
+    return project.memberships.select_related("user").order_by("role", "user__username")
+
+
+def _annotator_stats(project: Project) -> list[AnnotatorStats]:
+    times: dict[int, list[int]] = defaultdict(list)
+    flagged: Counter[int] = Counter()
+    names: dict[int, str] = {}
+    rows = Ranking.objects.filter(comparison__project=project).values_list(
+        "annotator_id", "annotator__username", "time_spent_ms", "flags"
+    )
+    for user_id, username, spent, flags in rows.iterator(chunk_size=2000):
+        names[user_id] = username
+        times[user_id].append(spent)
+        flagged[user_id] += bool(flags)
+    skips = dict(
+        Assignment.objects.filter(comparison__project=project, status=AssignmentStatus.SKIPPED)
+        .values_list("annotator_id")
+        .annotate(n=Count("pk"))
+        .values_list("annotator_id", "n")
+    )
+    return sorted(
+        (
+            AnnotatorStats(
+                username=names[uid],
+                rankings=len(spent),
+                median_ms=statistics.median(spent) if spent else None,
+                skips=skips.get(uid, 0),
+                flagged=flagged[uid],
+            )
+            for uid, spent in times.items()
+        ),
+        key=lambda s: (-s.rankings, s.username),
+    )
+
+
+def _top_by_position(project: Project, k: int) -> tuple[list[tuple[int, float]], dict[str, int]]:
+    top: Counter[int] = Counter()
+    flags: Counter[str] = Counter()
+    counted = 0
+    rows = Ranking.objects.filter(comparison__project=project).values_list("order", "display_order", "flags")
+    for order, shown, row_flags in rows.iterator(chunk_size=2000):
+        flags.update(row_flags or [])
+        if not order or not shown:
+            continue
+        counted += 1
+        best = set(order[0])
+        top.update(n + 1 for n, rid in enumerate(shown) if rid in best)
+    shares = [(pos, top[pos] / counted if counted else 0.0) for pos in range(1, k + 1)]
+    return shares, dict(flags)
+
+
+def dashboard_stats(*, project: Project) -> DashboardStats:
+    """Collect the manager dashboard's figures for one project."""
+    top, flags = _top_by_position(project, project.k)
+    return DashboardStats(
+        progress=project_progress(project=project),
+        preferences=Preference.objects.filter(comparison__project=project).count(),
+        annotators=_annotator_stats(project),
+        top_by_position=top,
+        flagged=flags,
+    )

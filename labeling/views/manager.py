@@ -1,0 +1,105 @@
+"""Manager pages of a project: dashboard, members, prompt import (403 for annotators)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_POST
+
+from labeling import selectors
+from labeling.access import project_get_for_member, require_manager
+from labeling.forms import ImportForm, MemberAddForm, MemberRemoveForm
+from labeling.models import Project
+from labeling.services import (
+    ImportValidationError,
+    ProjectError,
+    membership_add,
+    membership_remove,
+    prompts_import,
+)
+from labeling.views._render import render_page, wants_partial
+
+
+def _managed_project(request: HttpRequest, project_id: int) -> Project:
+    """Return the project if the user manages it: 404 for non-members, 403 for annotators."""
+    project = project_get_for_member(request.user, project_id)
+    require_manager(request.user, project)
+    return project
+
+
+@login_required
+def project_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Show progress, preference counts and per-annotator figures."""
+    project = _managed_project(request, project_id)
+    context = {"project": project, "stats": selectors.dashboard_stats(project=project)}
+    return render_page(request, "labeling/dashboard.html", context, partial="stats")
+
+
+def _members_page(
+    request: HttpRequest, project: Project, form: MemberAddForm, *, status: int = 200, notice: str = ""
+) -> HttpResponse:
+    context = {"project": project, "members": selectors.members_of(project), "form": form, "notice": notice}
+    return render_page(request, "labeling/members.html", context, partial="members", status=status)
+
+
+@login_required
+def project_members(request: HttpRequest, project_id: int) -> HttpResponse:
+    """List members; add an existing user by username with a role (or change their role)."""
+    project = _managed_project(request, project_id)
+    form = MemberAddForm(request.POST or None)
+    if request.method != "POST":
+        return _members_page(request, project, form)
+    if form.is_valid():
+        try:
+            membership = membership_add(project=project, **form.cleaned_data)
+        except ProjectError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            notice = f"{membership.user.username} is now a {membership.get_role_display().lower()}."
+            if wants_partial(request):
+                return _members_page(request, project, MemberAddForm(), notice=notice)
+            messages.success(request, notice)
+            return redirect("labeling:project-members", project_id=project.pk)
+    return _members_page(request, project, form, status=400)
+
+
+@login_required
+@require_POST
+def project_member_remove(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Remove a member (the last manager stays)."""
+    project = _managed_project(request, project_id)
+    form = MemberRemoveForm(request.POST)
+    if form.is_valid():
+        try:
+            membership_remove(project=project, username=form.cleaned_data["username"])
+        except ProjectError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Removed {form.cleaned_data['username']} from the project.")
+    else:
+        messages.error(request, "Say which member to remove.")
+    return redirect("labeling:project-members", project_id=project.pk)
+
+
+@login_required
+def project_import(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Upload a JSONL/CSV file of prompts; show a summary, or every problem with its line."""
+    project = _managed_project(request, project_id)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    context = {"project": project, "form": form}
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                context["result"] = prompts_import(
+                    project=project, upload=upload, fmt=form.cleaned_data["format"] or None, user=request.user
+                )
+                status = 200
+            except ImportValidationError as exc:
+                context |= {"errors": exc.errors, "error_total": exc.total, "error_summary": exc.summary()}
+            context["filename"] = upload.name
+    return render_page(request, "labeling/import.html", context, partial="result", status=status)
