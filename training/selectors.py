@@ -64,6 +64,12 @@ def model_version_get_for_member(user: Any, version_id: int | str) -> ModelVersi
     return model_versions_for_user(user).get(pk=int(version_id))
 
 
+def current_model_ids(user: Any) -> set[int]:
+    """Return the ids of every current policy and reward model in the user's projects."""
+    rows = ProjectModels.objects.filter(project__in=projects_for_user(user)).values_list("policy_id", "reward_id")
+    return {i for row in rows for i in row if i}
+
+
 def run_latest_metrics(run: Run) -> dict[str, Any]:
     """Return the newest value of every metric the run has logged."""
     latest: dict[str, Any] = {}

@@ -1,0 +1,161 @@
+"""Training API: models (list, detail, promote, roll back) and runs (create, list, detail, cancel).
+
+Every object is looked up within the caller's projects (404 otherwise); writes need a manager (403).
+Errors share labeling's shape: {"detail": "...", "errors": [{"field", "message"}]}.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labeling.access import project_get_for_member, require_manager
+from labeling.models import DatasetSnapshot, Project
+from labeling.serializers import ErrorSerializer
+from training import selectors
+from training.models import ModelVersion, Run, RunKind
+from training.serializers import ModelVersionSerializer, RunCreateSerializer, RunDetailSerializer, RunSerializer
+from training.services.generation import generation_round_start
+from training.services.registry import model_promote, model_rollback
+from training.services.runs import ActiveRunExists, run_cancel, run_create
+
+ERROR = OpenApiResponse(ErrorSerializer, description="Refused; `errors` names the field.")
+NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such object, or not a member of its project.")
+
+
+def validation_response(exc: ValidationError, code: int = status.HTTP_400_BAD_REQUEST) -> Response:
+    """Turn a service's ValidationError into the API's error shape."""
+    errors = [
+        {"field": field, "message": message}
+        for field, messages in getattr(exc, "message_dict", {"non_field_errors": exc.messages}).items()
+        for message in messages
+    ]
+    return Response({"detail": "; ".join(e["message"] for e in errors), "errors": errors}, status=code)
+
+
+def _current_ids(project: Project) -> set[int]:
+    pointers = selectors.project_pointers(project)
+    return {i for i in (pointers.policy_id, pointers.reward_id) if i}
+
+
+def _version_for_member(request: Request, pk: int) -> ModelVersion:
+    try:
+        return selectors.model_version_get_for_member(request.user, pk)
+    except ModelVersion.DoesNotExist as exc:
+        raise Http404("No such model.") from exc
+
+
+def _run_for_member(request: Request, pk: int) -> Run:
+    try:
+        return selectors.run_get_for_member(request.user, pk)
+    except Run.DoesNotExist as exc:
+        raise Http404("No such run.") from exc
+
+
+class ModelListApi(generics.ListAPIView):
+    serializer_class = ModelVersionSerializer
+
+    @extend_schema(
+        parameters=[OpenApiParameter("project", int, description="Only this project's models"), OpenApiParameter("kind", str)],
+        summary="Registered models in your projects, newest first",
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def]
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        versions = selectors.model_versions_for_user(self.request.user).order_by("-id")
+        project_id = self.request.query_params.get("project")
+        if project_id:
+            versions = versions.filter(project=project_get_for_member(self.request.user, project_id))
+        kind = self.request.query_params.get("kind")
+        return versions.filter(kind=kind) if kind else versions
+
+    def get_serializer_context(self):  # type: ignore[no-untyped-def]
+        return {**super().get_serializer_context(), "current_ids": selectors.current_model_ids(self.request.user)}
+
+
+class ModelDetailApi(APIView):
+    @extend_schema(responses={200: ModelVersionSerializer, 404: NOT_FOUND}, summary="One registered model")
+    def get(self, request: Request, pk: int) -> Response:
+        version = _version_for_member(request, pk)
+        return Response(ModelVersionSerializer(version, context={"current_ids": _current_ids(version.project)}).data)
+
+
+class ModelPromoteApi(APIView):
+    action = staticmethod(model_promote)
+
+    @extend_schema(request=None, responses={200: ModelVersionSerializer, 400: ERROR, 403: ERROR, 404: NOT_FOUND},
+                   summary="Make this version the project's current policy / reward model (managers)")
+    def post(self, request: Request, pk: int) -> Response:
+        version = _version_for_member(request, pk)
+        require_manager(request.user, version.project)
+        try:
+            type(self).action(version=version)
+        except ValidationError as exc:
+            return validation_response(exc)
+        return Response(ModelVersionSerializer(version, context={"current_ids": _current_ids(version.project)}).data)
+
+
+class ModelRollbackApi(ModelPromoteApi):
+    action = staticmethod(model_rollback)
+
+
+def _snapshot(project: Project, snapshot_id: int | None) -> DatasetSnapshot | None:
+    if snapshot_id is None:
+        return None
+    found = DatasetSnapshot.objects.filter(pk=snapshot_id, project=project).first()
+    if found is None:
+        raise ValidationError({"snapshot": f"no snapshot {snapshot_id} in this project"})
+    return found
+
+
+class ProjectRunListApi(generics.ListAPIView):
+    serializer_class = RunSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return selectors.runs_for_project(project_get_for_member(self.request.user, self.kwargs["pk"]))
+
+    @extend_schema(summary="A project's runs, newest first")
+    def get(self, request: Request, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def]
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=RunCreateSerializer, responses={201: RunDetailSerializer, 400: ERROR, 403: ERROR, 404: NOT_FOUND, 409: ERROR},
+                   summary="Start a run (managers); 409 when one of that kind is already active")
+    def post(self, request: Request, pk: int) -> Response:
+        project = project_get_for_member(request.user, pk)
+        require_manager(request.user, project)
+        form = RunCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        try:
+            if data["kind"] == RunKind.GENERATE:
+                prompts = data.get("prompts") or {"which": "unranked", "tag": ""}
+                run = generation_round_start(project=project, user=request.user, config=data["config"], **prompts)
+            else:
+                run = run_create(project=project, kind=data["kind"], config=data["config"], user=request.user,
+                                 snapshot=_snapshot(project, data.get("snapshot")), nproc=data["nproc"])
+        except ActiveRunExists as exc:
+            return validation_response(exc, code=status.HTTP_409_CONFLICT)
+        except ValidationError as exc:
+            return validation_response(exc)
+        return Response(RunDetailSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class RunDetailApi(APIView):
+    @extend_schema(responses={200: RunDetailSerializer, 404: NOT_FOUND}, summary="A run: status, progress, latest metrics, error")
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(RunDetailSerializer(_run_for_member(request, pk)).data)
+
+
+class RunCancelApi(APIView):
+    @extend_schema(request=None, responses={200: RunDetailSerializer, 403: ERROR, 404: NOT_FOUND},
+                   summary="Cancel a run (managers): queued ends now, running gets SIGTERM then SIGKILL")
+    def post(self, request: Request, pk: int) -> Response:
+        run = _run_for_member(request, pk)
+        require_manager(request.user, run.project)
+        return Response(RunDetailSerializer(run_cancel(run=run)).data)
