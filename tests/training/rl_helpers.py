@@ -19,7 +19,7 @@ def write_prompts(path: Path, *, n: int = 32, with_reference: bool = False) -> P
     return path
 
 
-def brevity_pairs(n: int = 96) -> list[dict]:
+def brevity_pairs(n: int = 64) -> list[dict]:
     """Preference pairs where the shorter answer wins: a property a policy can learn fast."""
     rows = load_dialogues()
     pairs = []
@@ -45,8 +45,8 @@ def train_brevity_reward_model(policy_dir: Path, out_dir: Path) -> Path:
     tokenizer = common.load_tokenizer(str(policy_dir), padding_side="right")
     model = common.load_reward_model(str(policy_dir))
     model.config.pad_token_id = tokenizer.pad_token_id
-    args = RewardConfig(
-        output_dir=str(out_dir.parent / "_rm_trainer"), num_train_epochs=3, per_device_train_batch_size=16,
+    args = RewardConfig(  # a few seconds: length is easy to learn
+        output_dir=str(out_dir.parent / "_rm_trainer"), num_train_epochs=2, per_device_train_batch_size=16,
         learning_rate=3e-3, logging_steps=100, save_strategy="no", report_to=[], disable_tqdm=True,
         max_length=None, gradient_checkpointing=False, seed=0, **common.trainer_precision_kwargs(),
     )
@@ -55,3 +55,28 @@ def train_brevity_reward_model(policy_dir: Path, out_dir: Path) -> Path:
     trainer.model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+_REWARD_MODELS: dict[Path, Path] = {}
+
+
+def brevity_reward_model(policy_dir: Path, tmp_root: Path) -> Path:
+    """Train the brevity reward model once per policy per test process (several modules share it)."""
+    if policy_dir not in _REWARD_MODELS:
+        _REWARD_MODELS[policy_dir] = train_brevity_reward_model(policy_dir, tmp_root / "brevity-rm")
+    return _REWARD_MODELS[policy_dir]
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """Return the metrics.jsonl rows of a run."""
+    with (run_dir / "metrics.jsonl").open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def weights_changed(before_dir: Path, after_dir: Path) -> bool:
+    """True when any tensor differs between two saved models."""
+    from safetensors.torch import load_file
+
+    before = load_file(str(before_dir / "model.safetensors"))
+    after = load_file(str(after_dir / "model.safetensors"))
+    return any(not (before[k] == after[k]).all() for k in before if k in after)

@@ -1,0 +1,93 @@
+"""The PPO job end to end: config checks, learning on the tiny policy, and two processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from tests.training.rl_helpers import brevity_reward_model, read_metrics, weights_changed, write_prompts
+from training.jobs import common
+from training.jobs.ppo import CONFIG_CLASS, SYSTEM_FIELDS, PPOJobConfig, main
+
+ROOT = Path(__file__).resolve().parents[2]
+SYSTEM = {"run_dir": "r", "output_dir": "o", "model": "m", "reward_model": "rm", "prompts_file": "p"}
+PER_UPDATE_KEYS = {"reward", "kl", "entropy", "clipfrac", "approxkl", "value_loss", "policy_loss", "response_length", "eos_rate", "progress"}
+
+
+def test_config_names_the_bad_field():
+    assert CONFIG_CLASS is PPOJobConfig and SYSTEM_FIELDS <= {f.name for f in fields(PPOJobConfig)}
+    with pytest.raises(common.ConfigError, match="mini_batch_size"):
+        common.config_from_dict(PPOJobConfig, {**SYSTEM, "batch_size": 6, "mini_batch_size": 4})
+    with pytest.raises(common.ConfigError, match="cliprange"):
+        common.config_from_dict(PPOJobConfig, {**SYSTEM, "cliprange": -0.1})
+    with pytest.raises(common.ConfigError, match="adaptive_kl"):
+        common.config_from_dict(PPOJobConfig, {**SYSTEM, "adaptive_kl": "yes"})
+    with pytest.raises(common.ConfigError, match="ppo_steps"):
+        common.config_from_dict(PPOJobConfig, {**SYSTEM, "ppo_steps": 3})
+    assert common.config_from_dict(PPOJobConfig, {**SYSTEM, "adaptive_kl": True, "target_kl": 3.0}).target_kl == 3.0
+
+
+def test_rl_jobs_do_not_import_django():
+    for path in [ROOT / "training/jobs/ppo.py", ROOT / "training/jobs/rewards.py", *sorted((ROOT / "training/jobs/rl").glob("*.py"))]:
+        imports = re.findall(r"^\s*(?:from|import)\s+([\w.]+)", path.read_text(), flags=re.MULTILINE)
+        assert imports and not [m for m in imports if m.split(".")[0] in {"django", "labeling", "rest_framework"}], path
+
+
+def test_bad_prompts_file_fails_with_the_line_number(tmp_path, tiny_policy):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": [{"role": "user", "content": "hi"}]}\n{"prompt": "not messages"}\n')
+    config = PPOJobConfig(run_dir=str(tmp_path / "run"), output_dir=str(tmp_path / "out"), model=str(tiny_policy),
+                          reward_model=str(tiny_policy), prompts_file=str(prompts))
+    with pytest.raises(common.JobError, match="line 2"):
+        main(config)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_ppo_raises_the_reward_with_bounded_kl_and_saves_a_loadable_policy(tmp_path, tiny_policy, tmp_path_factory):
+    reward_model = brevity_reward_model(tiny_policy, tmp_path_factory.mktemp("rm"))
+    config = PPOJobConfig(
+        run_dir=str(tmp_path / "run"), output_dir=str(tmp_path / "out"), model=str(tiny_policy),
+        reward_model=str(reward_model), prompts_file=str(write_prompts(tmp_path / "prompts.jsonl")),
+        total_episodes=64, batch_size=16, mini_batch_size=8, ppo_epochs=2, response_length=16,
+        learning_rate=1e-3, kl_coef=0.05,
+    )
+    main(config)
+    rows = read_metrics(tmp_path / "run")
+    assert len(rows) == 4 and all(PER_UPDATE_KEYS <= set(r) for r in rows)
+    assert rows[-1]["progress"] == 1.0 and rows[0]["kl"] == 0.0
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["final_reward"] > result["initial_reward"] + 0.5, rows
+    assert max(r["kl"] for r in rows) < 8.0  # nats per response: the KL penalty holds the policy near the reference
+    out = tmp_path / "out"
+    assert (out / "COMPLETE").exists() and weights_changed(tiny_policy, out)
+    assert common.load_causal_lm(str(out)) is not None and common.load_tokenizer(str(out)).eos_token == "<|end|>"
+
+
+@pytest.mark.slow
+def test_ppo_runs_in_two_processes_with_torchrun(tmp_path, tiny_policy, tmp_path_factory):
+    reward_model = brevity_reward_model(tiny_policy, tmp_path_factory.mktemp("rm"))
+    config = {
+        "run_dir": str(tmp_path / "run"), "output_dir": str(tmp_path / "out"), "model": str(tiny_policy),
+        "reward_model": str(reward_model), "prompts_file": str(write_prompts(tmp_path / "prompts.jsonl", n=16)),
+        "total_episodes": 16, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "response_length": 8,
+        "learning_rate": 1e-3,
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+           "-m", "training.jobs.ppo", "--config", str(tmp_path / "config.json")]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_metrics(tmp_path / "run")
+    assert [r["step"] for r in rows] == [1, 2]  # 16 episodes / (4 per process x 2 processes)
+    assert rows[-1]["episodes"] == 16
+    assert weights_changed(tiny_policy, tmp_path / "out")
+    assert common.load_causal_lm(str(tmp_path / "out")) is not None
