@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, QuerySet
 
 from labeling.access import projects_for_user
@@ -112,12 +113,16 @@ def project_loop_context(project: Project, *, user: Any = None) -> dict[str, Any
 
     pointers = project_pointers(project)
     runs = list(runs_for_project(project)[:5])
+    try:
+        generate_form = GenerateRoundForm(project=project)
+    except ValidationError:  # no generate job installed: show the loop without the form
+        generate_form = None
     return {
         "project": project,
         "current_policy": pointers.policy,
         "current_reward": pointers.reward,
         "recent_runs": runs,
         "active_runs": [r for r in runs if r.status in ACTIVE_RUN_STATUSES],
-        "generate_form": GenerateRoundForm(project=project),
+        "generate_form": generate_form,
         "can_manage": bool(user is not None and is_manager(user, project)),
     }

@@ -1,0 +1,85 @@
+"""Admin for the model registry, runs (metrics read-only), schedules and the promotion pointers."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from training.models import MetricPoint, ModelVersion, ProjectModels, Run, Schedule
+from training.services.registry import model_promote
+from training.services.runs import run_cancel
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["name", "project", "kind", "parent", "run", "created_at"]
+    list_filter = ["kind", "project"]
+    search_fields = ["name", "path"]
+    readonly_fields = ["created_at"]
+    raw_id_fields = ["parent", "run"]
+    actions = ["promote"]
+
+    @admin.action(description="Promote (make current for its project)")
+    def promote(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        # Oldest first, so with several of one kind the newest selected one ends up current.
+        for version in queryset.order_by("id"):
+            try:
+                model_promote(version=version)
+                self.message_user(request, f"{version.name} is now the current {version.kind} of {version.project}.")
+            except ValidationError as exc:
+                self.message_user(request, f"{version.name}: {'; '.join(exc.messages)}", level=messages.ERROR)
+
+
+class MetricPointInline(admin.TabularInline):
+    model = MetricPoint
+    fields = ["step", "values", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    max_num = 0
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Run | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Run | None = None) -> bool:
+        return False
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "kind", "status", "progress", "created_by", "created_at", "finished_at"]
+    list_filter = ["status", "kind", "project"]
+    search_fields = ["error"]
+    readonly_fields = [
+        "project", "kind", "status", "config", "inputs", "outputs", "nproc", "timeout_s", "progress", "heartbeat_at",
+        "pid", "worker", "cancel_requested", "error", "log_tail", "snapshot", "schedule", "parent_run", "created_by",
+        "created_at", "started_at", "finished_at",
+    ]
+    inlines = [MetricPointInline]
+    actions = ["cancel"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # runs are created through run_create (validated config), not by hand
+
+    @admin.action(description="Cancel selected runs")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        active = [run_cancel(run=run) for run in queryset if run.is_active]
+        self.message_user(request, f"Cancel requested for {len(active)} active run(s).")
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(admin.ModelAdmin):
+    list_display = ["project", "recipe", "enabled", "every_n_preferences", "every_hours", "auto_promote", "last_fired_at"]
+    list_filter = ["enabled", "recipe"]
+
+
+@admin.register(ProjectModels)
+class ProjectModelsAdmin(admin.ModelAdmin):
+    list_display = ["project", "policy", "reward", "updated_at"]
+    readonly_fields = ["project", "policy", "reward", "updated_at"]  # switch pointers with the promote action
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
