@@ -15,7 +15,7 @@ from training.runner import run_execute
 from training.runner.prepare import build_command
 from training.services.runs import run_create
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_jobs")]
 
 
 def _run(project, *, kind: str = "dpo", **config) -> Run:
@@ -25,7 +25,7 @@ def _run(project, *, kind: str = "dpo", **config) -> Run:
     return run
 
 
-def test_successful_job_tails_metrics_and_registers_a_policy_child_of_the_current_one(project, fake_jobs):
+def test_successful_job_tails_metrics_and_registers_a_policy_child_of_the_current_one(project):
     parent = current_policy(project)
     run = _run(project, steps=4)
 
@@ -45,7 +45,7 @@ def test_successful_job_tails_metrics_and_registers_a_policy_child_of_the_curren
     assert ProjectModels.objects.get(project=project).policy == parent
 
 
-def test_config_json_holds_user_and_system_fields(project, fake_jobs):
+def test_config_json_holds_user_and_system_fields(project):
     current_policy(project)
     run = _run(project, steps=1, learning_rate=0.5)
     config = json.loads((Path(settings.RUNS_DIR) / str(run.pk) / "config.json").read_text())
@@ -54,7 +54,7 @@ def test_config_json_holds_user_and_system_fields(project, fake_jobs):
     assert config["output_dir"] == str(Path(settings.MODELS_DIR) / project.slug / f"dpo-{run.pk}")
 
 
-def test_job_exiting_1_fails_with_the_stderr_tail_and_no_model(project, fake_jobs):
+def test_job_exiting_1_fails_with_the_stderr_tail_and_no_model(project):
     current_policy(project)
     run = _run(project, mode="fail")
     assert run.status == RunStatus.FAILED
@@ -64,7 +64,7 @@ def test_job_exiting_1_fails_with_the_stderr_tail_and_no_model(project, fake_job
     assert not ModelVersion.objects.filter(run=run).exists()
 
 
-def test_job_killed_by_sigkill_mid_save_fails_and_leaves_the_policy_untouched(project, fake_jobs):
+def test_job_killed_by_sigkill_mid_save_fails_and_leaves_the_policy_untouched(project):
     parent = current_policy(project)
     run = _run(project, mode="selfkill")
     assert run.status == RunStatus.FAILED
@@ -75,7 +75,7 @@ def test_job_killed_by_sigkill_mid_save_fails_and_leaves_the_policy_untouched(pr
     assert not (Path(settings.MODELS_DIR) / project.slug / f"dpo-{run.pk}").exists()
 
 
-def test_exit_0_without_a_complete_model_fails_instead_of_registering(project, fake_jobs):
+def test_exit_0_without_a_complete_model_fails_instead_of_registering(project):
     current_policy(project)
     run = _run(project, mode="no_output")
     assert run.status == RunStatus.FAILED
@@ -96,7 +96,7 @@ def _cancel_after_first_metrics(monkeypatch):
 
 
 @pytest.mark.parametrize("mode", ["hang", "stubborn"])
-def test_cancel_stops_the_job_even_one_that_ignores_sigterm(project, fake_jobs, monkeypatch, mode):
+def test_cancel_stops_the_job_even_one_that_ignores_sigterm(project, monkeypatch, mode):
     current_policy(project)
     _cancel_after_first_metrics(monkeypatch)
     run = _run(project, mode=mode)
@@ -105,7 +105,7 @@ def test_cancel_stops_the_job_even_one_that_ignores_sigterm(project, fake_jobs, 
     assert not ModelVersion.objects.filter(run=run).exists()
 
 
-def test_timeout_fails_the_run(project, fake_jobs):
+def test_timeout_fails_the_run(project):
     current_policy(project)
     run = run_create(project=project, kind="dpo", config={"mode": "hang"}, timeout_s=1)
     run_execute(run.pk)
@@ -115,7 +115,7 @@ def test_timeout_fails_the_run(project, fake_jobs):
     assert "hanging on purpose" in run.error
 
 
-def test_a_run_is_never_started_twice(project, fake_jobs):
+def test_a_run_is_never_started_twice(project):
     current_policy(project)
     run = run_create(project=project, kind="dpo", config={"steps": 1})
     assert run_execute(run.pk) == RunStatus.SUCCEEDED
@@ -123,7 +123,7 @@ def test_a_run_is_never_started_twice(project, fake_jobs):
     assert MetricPoint.objects.filter(run=run).count() == 1
 
 
-def test_without_any_policy_the_run_fails_with_a_pointer_to_bootstrap(project, fake_jobs):
+def test_without_any_policy_the_run_fails_with_a_pointer_to_bootstrap(project):
     run = _run(project)
     assert run.status == RunStatus.FAILED
     assert "bootstrap_policy" in run.error

@@ -12,7 +12,7 @@ from tests.training.helpers import current_policy, fake_jobs  # noqa: F401 - fix
 from training.models import Run, RunStatus
 from training.services.runs import ActiveRunExists, run_cancel, run_create
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_jobs")]
 
 
 @pytest.mark.parametrize(
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
         ({"output_dir": "/etc"}, "output_dir"),  # a system field is not the user's to set
     ],
 )
-def test_bad_config_is_refused_naming_the_field(project, fake_jobs, config, field):
+def test_bad_config_is_refused_naming_the_field(project, config, field):
     with pytest.raises(ValidationError) as info:
         run_create(project=project, kind="dpo", config=config)
     message = " ".join(info.value.message_dict["config"])
@@ -34,18 +34,18 @@ def test_bad_config_is_refused_naming_the_field(project, fake_jobs, config, fiel
     assert not Run.objects.exists()
 
 
-def test_config_is_stored_with_defaults_filled_in(project, fake_jobs):
+def test_config_is_stored_with_defaults_filled_in(project):
     run = run_create(project=project, kind="dpo", config={"steps": 7})
     assert run.config == {"mode": "ok", "steps": 7, "step_s": 0.02, "learning_rate": 1e-3}
 
 
-def test_unknown_kind_is_refused(project, fake_jobs):
+def test_unknown_kind_is_refused(project):
     with pytest.raises(ValidationError) as info:
         run_create(project=project, kind="telepathy", config={})
     assert "kind" in info.value.message_dict
 
 
-def test_second_active_run_of_a_kind_is_refused_with_the_first_ones_id(project, fake_jobs):
+def test_second_active_run_of_a_kind_is_refused_with_the_first_ones_id(project):
     first = run_create(project=project, kind="dpo", config={})
     with pytest.raises(ActiveRunExists) as info:
         run_create(project=project, kind="dpo", config={})
@@ -56,7 +56,7 @@ def test_second_active_run_of_a_kind_is_refused_with_the_first_ones_id(project, 
     assert run_create(project=project, kind="dpo", config={}).pk != first.pk
 
 
-def test_creating_a_run_enqueues_its_task_after_commit(project, fake_jobs, django_capture_on_commit_callbacks):
+def test_creating_a_run_enqueues_its_task_after_commit(project, django_capture_on_commit_callbacks):
     from django_tasks_db.models import DBTaskResult
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -66,14 +66,14 @@ def test_creating_a_run_enqueues_its_task_after_commit(project, fake_jobs, djang
     assert task.args_kwargs["args"] == [run.pk]
 
 
-def test_cancelling_a_queued_run_ends_it_at_once(project, fake_jobs):
+def test_cancelling_a_queued_run_ends_it_at_once(project):
     run = run_cancel(run=run_create(project=project, kind="dpo", config={}))
     assert run.status == RunStatus.CANCELLED
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_creates_make_one_run_on_postgresql(project, fake_jobs):
+def test_two_concurrent_creates_make_one_run_on_postgresql(project):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (DATABASE_URL)")
     barrier = threading.Barrier(2)

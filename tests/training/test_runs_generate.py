@@ -12,7 +12,7 @@ from training.models import RunStatus
 from training.runner import run_execute
 from training.services.generation import generation_round_start
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_jobs")]
 
 
 def _generate(project, *, which="all", tag="", **config):
@@ -22,7 +22,7 @@ def _generate(project, *, which="all", tag="", **config):
     return run
 
 
-def test_generate_creates_one_comparison_of_k_responses_per_prompt_tagged_with_the_policy(project, fake_jobs):
+def test_generate_creates_one_comparison_of_k_responses_per_prompt_tagged_with_the_policy(project):
     policy = current_policy(project, name="policy-v3")
     prompts = [make_prompt(project, f"What is {n}?") for n in ("salt", "rain")]
 
@@ -42,7 +42,7 @@ def test_generate_creates_one_comparison_of_k_responses_per_prompt_tagged_with_t
     assert run.outputs["generated"] == {"comparisons": 2, "responses": 2 * project.k, "skipped_prompts": 0}
 
 
-def test_a_prompt_given_fewer_than_k_responses_is_skipped(project, fake_jobs):
+def test_a_prompt_given_fewer_than_k_responses_is_skipped(project):
     current_policy(project)
     make_prompt(project, "First?")
     second = make_prompt(project, "Second?")
@@ -53,7 +53,7 @@ def test_a_prompt_given_fewer_than_k_responses_is_skipped(project, fake_jobs):
     assert run.outputs["generated"]["skipped_prompts"] == 1
 
 
-def test_unranked_choice_leaves_out_prompts_that_already_have_a_ranking(project, fake_jobs):
+def test_unranked_choice_leaves_out_prompts_that_already_have_a_ranking(project):
     current_policy(project)
     ranked = make_comparison(project)
     fresh = make_prompt(project, "Fresh?")
@@ -65,7 +65,7 @@ def test_unranked_choice_leaves_out_prompts_that_already_have_a_ranking(project,
     assert list(Comparison.objects.filter(source="generate").values_list("prompt", flat=True)) == [fresh.pk]
 
 
-def test_tag_choice_and_empty_selection(project, fake_jobs):
+def test_tag_choice_and_empty_selection(project):
     current_policy(project)
     make_prompt(project, "Untagged?")
     tagged = make_prompt(project, "Tagged?", tags=["math"])

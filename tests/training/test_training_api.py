@@ -11,7 +11,7 @@ from tests.training.helpers import current_policy, fake_jobs  # noqa: F401 - fix
 from training.models import ProjectModels, Run, RunStatus
 from training.services.runs import run_create
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_jobs")]
 
 
 def client_for(user) -> APIClient:
@@ -28,7 +28,7 @@ def test_models_list_shows_only_my_projects_and_marks_the_current_one(project, m
     assert client_for(manager).get(f"/api/models/?project={project.pk}").json()["results"][0]["id"] == mine.pk
 
 
-def test_another_projects_model_and_run_answer_404(project, manager, fake_jobs):
+def test_another_projects_model_and_run_answer_404(project, manager):
     other = make_project()
     theirs = current_policy(other, "theirs")
     their_run = run_create(project=other, kind="dpo", config={})
@@ -43,7 +43,7 @@ def test_another_projects_model_and_run_answer_404(project, manager, fake_jobs):
     assert their_run.status == RunStatus.QUEUED
 
 
-def test_annotator_cannot_promote_or_start_or_cancel(project, annotator, fake_jobs):
+def test_annotator_cannot_promote_or_start_or_cancel(project, annotator):
     v1 = current_policy(project, "v1")
     v2 = current_policy(project, "v2")
     run = run_create(project=project, kind="dpo", config={})
@@ -65,7 +65,7 @@ def test_manager_promotes_and_rolls_back(project, manager):
     assert client.post(f"/api/models/{v2.pk}/promote/").json()["is_current"] is True
 
 
-def test_manager_starts_a_run_and_reads_it_back(project, manager, fake_jobs):
+def test_manager_starts_a_run_and_reads_it_back(project, manager):
     client = client_for(manager)
     response = client.post(f"/api/projects/{project.pk}/runs/", {"kind": "dpo", "config": {"steps": 5}}, format="json")
     assert response.status_code == 201, response.json()
@@ -91,7 +91,7 @@ def test_manager_starts_a_run_and_reads_it_back(project, manager, fake_jobs):
         ({"kind": "dpo", "nproc": 0}, "nproc", ""),
     ],
 )
-def test_bad_run_requests_answer_400_naming_the_field(project, manager, fake_jobs, body, field, needle):
+def test_bad_run_requests_answer_400_naming_the_field(project, manager, body, field, needle):
     response = client_for(manager).post(f"/api/projects/{project.pk}/runs/", body, format="json")
     assert response.status_code == 400
     text = str(response.json())
@@ -99,7 +99,7 @@ def test_bad_run_requests_answer_400_naming_the_field(project, manager, fake_job
     assert not Run.objects.exists()
 
 
-def test_generate_through_the_api_takes_k_from_the_project(manager, fake_jobs):
+def test_generate_through_the_api_takes_k_from_the_project(manager):
     project = make_project(k=3)
     add_member(project, manager, Role.MANAGER)
     make_prompt(project)

@@ -14,7 +14,7 @@ from training.runner import run_execute
 from training.services.registry import model_version_register
 from training.services.runs import run_create
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_jobs")]
 HX = {"HTTP_HX_REQUEST": "true"}
 
 
@@ -22,7 +22,7 @@ def _no_inline_styles_or_scripts(html: str) -> None:
     assert not re.search(r"\sstyle=", html) and "<script>" not in html and "onclick" not in html
 
 
-def test_finished_run_page_shows_status_charts_and_log_and_stops_polling(client, project, manager, fake_jobs):
+def test_finished_run_page_shows_status_charts_and_log_and_stops_polling(client, project, manager):
     current_policy(project)
     run = run_create(project=project, kind="dpo", config={"steps": 3})
     run_execute(run.pk)
@@ -36,7 +36,7 @@ def test_finished_run_page_shows_status_charts_and_log_and_stops_polling(client,
     _no_inline_styles_or_scripts(html)
 
 
-def test_active_run_partial_polls_every_2s_and_is_only_the_fragment(client, project, manager, fake_jobs):
+def test_active_run_partial_polls_every_2s_and_is_only_the_fragment(client, project, manager):
     run = run_create(project=project, kind="dpo", config={})
     Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, progress=0.4)
     MetricPoint.objects.create(run=run, step=1, values={"loss": 0.7})
@@ -47,7 +47,7 @@ def test_active_run_partial_polls_every_2s_and_is_only_the_fragment(client, proj
     assert "<html" not in html
 
 
-def test_cancel_button_for_managers_only(client, project, manager, annotator, fake_jobs):
+def test_cancel_button_for_managers_only(client, project, manager, annotator):
     run = run_create(project=project, kind="dpo", config={})
     url = reverse("training:run-cancel", args=[run.pk])
     client.force_login(annotator)
@@ -60,7 +60,7 @@ def test_cancel_button_for_managers_only(client, project, manager, annotator, fa
     assert run.status == RunStatus.CANCELLED
 
 
-def test_other_projects_pages_are_404(client, manager, fake_jobs):
+def test_other_projects_pages_are_404(client, manager):
     other = make_project()
     version = current_policy(other, "theirs")
     run = run_create(project=other, kind="dpo", config={})
@@ -105,7 +105,7 @@ def test_annotator_cannot_promote(client, project, annotator):
     assert ProjectModels.objects.filter(project=project, policy=version).count() == 0
 
 
-def test_generate_form_starts_a_run_and_lands_on_its_page(client, project, manager, fake_jobs):
+def test_generate_form_starts_a_run_and_lands_on_its_page(client, project, manager):
     make_prompt(project, tags=["geo"])
     client.force_login(manager)
     url = reverse("training:generate-round", args=[project.pk])
@@ -125,7 +125,7 @@ def test_generate_form_starts_a_run_and_lands_on_its_page(client, project, manag
         ({"which": "tag", "tag": "nope", "temperature": "1", "step_s": "0"}, "no prompts match"),
     ],
 )
-def test_generate_form_errors_name_the_field(client, project, manager, fake_jobs, data, message):
+def test_generate_form_errors_name_the_field(client, project, manager, data, message):
     make_prompt(project)
     client.force_login(manager)
     response = client.post(reverse("training:generate-round", args=[project.pk]), data)
@@ -134,12 +134,12 @@ def test_generate_form_errors_name_the_field(client, project, manager, fake_jobs
     assert not Run.objects.exists()
 
 
-def test_generate_page_is_for_managers(client, project, annotator, fake_jobs):
+def test_generate_page_is_for_managers(client, project, annotator):
     client.force_login(annotator)
     assert client.get(reverse("training:generate-round", args=[project.pk])).status_code == 403
 
 
-def test_project_page_shows_the_loop_panel(client, project, manager, fake_jobs, settings):
+def test_project_page_shows_the_loop_panel(client, project, manager, settings):
     settings.PREFLOOP_PROJECT_LOOP_CONTEXT = "training.selectors.project_loop_context"
     current_policy(project, "tiny-policy")
     run_create(project=project, kind="dpo", config={})

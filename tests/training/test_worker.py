@@ -17,7 +17,7 @@ from training import worker as training_worker
 from training.models import Run, RunStatus
 from training.services.runs import runs_fail_orphaned
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_jobs")]
 
 HOST = socket.gethostname()
 
@@ -81,7 +81,7 @@ def test_a_reused_pid_of_an_unrelated_process_is_not_killed(project):
 
 
 @pytest.mark.django_db(transaction=True)  # the worker loop manages its own connections and transactions
-def test_worker_command_recovers_orphans_then_runs_the_queue(project, fake_jobs):
+def test_worker_command_recovers_orphans_then_runs_the_queue(project):
     from training.services.runs import run_create
 
     current_policy(project)

@@ -86,25 +86,25 @@ def job_spec(kind: str) -> JobSpec:
     )
 
 
+_SCALARS: dict[Any, Any] = {
+    bool: lambda v: isinstance(v, bool),
+    int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    str: lambda v: isinstance(v, str),
+    type(None): lambda v: v is None,
+    Any: lambda v: True,
+}
+
+
 def _type_ok(value: Any, hint: Any) -> bool:
     """Check a JSON value against a simple type hint (int, float, str, bool, list/tuple, Optional, Literal)."""
+    if hint in _SCALARS:
+        return _SCALARS[hint](value)
     origin = typing.get_origin(hint)
-    if hint is Any:
-        return True
     if origin in (typing.Union, types.UnionType):
         return any(_type_ok(value, arg) for arg in typing.get_args(hint))
     if origin is typing.Literal:
         return value in typing.get_args(hint)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
     if origin in (list, tuple, frozenset, set) or hint in (list, tuple):
         args = [a for a in typing.get_args(hint) if a is not Ellipsis]
         return isinstance(value, list) and all(_type_ok(v, args[0]) for v in value) if args else isinstance(value, list)
