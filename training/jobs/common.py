@@ -254,3 +254,25 @@ def run_job(main: Callable[[C], None], config_cls: type[C], argv: list[str] | No
         sys.stderr.flush()
         return EXIT_FAILED
     return EXIT_OK
+
+
+def base_trainer_kwargs(*, output_dir: str | Path, seed: int, logging_steps: int = 10) -> dict[str, Any]:
+    """Arguments every TRL trainer config in PrefLoop shares: no checkpoints, no hub, no tqdm, right precision."""
+    return {
+        "output_dir": str(output_dir),
+        "seed": seed,
+        "data_seed": seed,
+        "logging_steps": logging_steps,
+        "save_strategy": "no",  # the job saves the finished model itself, atomically
+        "report_to": [],
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+        "gradient_checkpointing": False,  # TRL defaults to True; a job that needs it sets it explicitly
+        "ddp_find_unused_parameters": False,
+        **trainer_precision_kwargs(),
+    }
+
+
+def remove_tree(path: str | Path) -> None:
+    """Delete a scratch directory if it exists (trainer output we do not keep)."""
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,214 @@
+"""DPO job: fine-tune a policy on preference pairs with TRL's DPOTrainer, referenced to itself.
+
+Reports held-out preference accuracy (does the policy give the chosen answer a higher
+log-probability than the rejected one?) and DPO's implicit reward margin, before and after.
+Optional LoRA adapters are merged before saving, so the output is always a plain model.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from training.jobs import common
+
+LOSS_TYPES = frozenset({
+    "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot", "aot_unpaired",
+    "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
+})
+
+
+@dataclass(frozen=True)
+class DPOJobConfig:
+    """Direct preference optimisation of `model` on train_file."""
+
+    model: str  # system: the starting policy, also the frozen reference
+    train_file: str  # system: preference JSONL (TRL conversational)
+    output_dir: str  # system: where the new policy is saved (must not exist)
+    run_dir: str = ""  # system: metrics.jsonl and result.json
+    eval_file: str = ""  # system: held-out preferences ("" = hold out eval_fraction of train_file)
+    loss_type: str | list[str] = "sigmoid"  # one or several of TRL's DPO losses (sigmoid, ipo, robust, hinge, ...)
+    loss_weights: list[float] | None = None  # weight per loss when several are given
+    beta: float = 0.1  # KL strength: higher keeps the policy nearer the reference
+    label_smoothing: float = 0.0  # robust DPO: assumed share of flipped labels (< 0.5)
+    learning_rate: float = 1e-6  # TRL's default; tiny models need far more
+    num_train_epochs: float = 1.0  # passes over the pairs (ignored when max_steps > 0)
+    max_steps: int = -1  # stop after this many optimizer steps (-1 = use num_train_epochs)
+    per_device_train_batch_size: int = 8  # pairs per device per step
+    gradient_accumulation_steps: int = 1  # steps to accumulate before an update
+    max_length: int = 1024  # prompt + answer tokens; longer pairs are truncated (keep start)
+    warmup_ratio: float = 0.0  # fraction of steps spent warming up the learning rate
+    use_lora: bool = False  # train LoRA adapters instead of all weights (merged on save)
+    lora_r: int = 8  # LoRA rank
+    lora_alpha: int = 16  # LoRA scaling
+    lora_dropout: float = 0.05  # dropout on LoRA inputs
+    eval_fraction: float = 0.1  # share of train_file held out when there is no eval_file
+    logging_steps: int = 10  # log (and write metrics) every N steps
+    seed: int = 0  # seeds data order and the held-out split
+
+    def loss_types(self) -> list[str]:
+        return [self.loss_type] if isinstance(self.loss_type, str) else list(self.loss_type)
+
+    def validate(self) -> None:
+        self._validate_loss()
+        common.check_range("beta", self.beta, low=1e-6, high=100.0)
+        common.check_range("label_smoothing", self.label_smoothing, low=0.0, high=0.499)
+        common.check_range("learning_rate", self.learning_rate, low=1e-10, high=1.0)
+        common.check_range("num_train_epochs", self.num_train_epochs, low=0.01, high=1000)
+        common.check_range("max_steps", self.max_steps, low=-1, kind=int)
+        if self.max_steps == 0:
+            raise common.ConfigError("max_steps: must be -1 (use epochs) or a positive number")
+        common.check_range("per_device_train_batch_size", self.per_device_train_batch_size, low=1, high=4096, kind=int)
+        common.check_range("gradient_accumulation_steps", self.gradient_accumulation_steps, low=1, high=4096, kind=int)
+        common.check_range("max_length", self.max_length, low=8, high=1_000_000, kind=int)
+        common.check_range("warmup_ratio", self.warmup_ratio, low=0.0, high=1.0)
+        if not isinstance(self.use_lora, bool):
+            raise common.ConfigError(f"use_lora: expected true or false, got {self.use_lora!r}")
+        common.check_range("lora_r", self.lora_r, low=1, high=1024, kind=int)
+        common.check_range("lora_alpha", self.lora_alpha, low=1, high=4096, kind=int)
+        common.check_range("lora_dropout", self.lora_dropout, low=0.0, high=0.9)
+        common.check_range("eval_fraction", self.eval_fraction, low=0.0, high=0.5)
+        common.check_range("logging_steps", self.logging_steps, low=1, kind=int)
+        common.check_range("seed", self.seed, low=0, kind=int)
+
+    def _validate_loss(self) -> None:
+        types = self.loss_type if isinstance(self.loss_type, list) else [self.loss_type]
+        if not types or not all(isinstance(t, str) for t in types):
+            raise common.ConfigError("loss_type: give a loss name or a non-empty list of names")
+        unknown = sorted(set(types) - LOSS_TYPES)
+        if unknown:
+            raise common.ConfigError(f"loss_type: unknown loss {', '.join(unknown)}; choose from {', '.join(sorted(LOSS_TYPES))}")
+        if self.loss_weights is not None and (
+            not isinstance(self.loss_weights, list) or len(self.loss_weights) != len(types)
+            or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0 for w in self.loss_weights)
+        ):
+            raise common.ConfigError(f"loss_weights: give one non-negative weight per loss type ({len(types)})")
+
+
+CONFIG_CLASS = DPOJobConfig
+SYSTEM_FIELDS: frozenset[str] = frozenset({"model", "train_file", "output_dir", "run_dir", "eval_file"})
+
+
+def dpo_config(config: DPOJobConfig, work_dir: Path):  # type: ignore[no-untyped-def]
+    """Turn the job config into TRL's DPOConfig."""
+    from trl import DPOConfig
+
+    return DPOConfig(
+        loss_type=config.loss_types(),
+        loss_weights=config.loss_weights,
+        beta=config.beta,
+        label_smoothing=config.label_smoothing,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.num_train_epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        max_length=config.max_length,
+        warmup_steps=config.warmup_ratio,  # transformers 5: a value < 1 is a fraction of the steps
+        **common.base_trainer_kwargs(output_dir=work_dir, seed=config.seed, logging_steps=config.logging_steps),
+    )
+
+
+def lora_config(config: DPOJobConfig):  # type: ignore[no-untyped-def]
+    from peft import LoraConfig
+
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def _pair_samples(tokenizer, rows: list[dict[str, Any]]) -> tuple[list, list]:  # type: ignore[no-untyped-def]
+    """Tokenize held-out pairs the way TRL does: prompt with generation prompt, answer = the rest."""
+    from training.jobs.sampling import Sample
+
+    def sample(prompt: list, answer: list) -> Sample:
+        prompt_ids = list(tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True)["input_ids"])
+        full = list(tokenizer.apply_chat_template(prompt + answer, tokenize=True)["input_ids"])
+        return Sample(text="", prompt_ids=prompt_ids, response_ids=full[len(prompt_ids):], finished=True)
+
+    return [sample(r["prompt"], r["chosen"]) for r in rows], [sample(r["prompt"], r["rejected"]) for r in rows]
+
+
+def sequence_logprobs(model, tokenizer, rows: list[dict[str, Any]]) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
+    """Summed log-probabilities of each held-out pair's chosen and rejected answers."""
+    from training.jobs.sampling import response_logprobs
+
+    chosen, rejected = _pair_samples(tokenizer, rows)
+    device = str(next(model.parameters()).device)
+    model.eval()
+    lp = response_logprobs(model, chosen + rejected, pad_id=tokenizer.pad_token_id, device=device)
+    sums = [float(t.sum()) for t in lp]
+    return sums[: len(rows)], sums[len(rows):]
+
+
+def preference_figures(ref: tuple[list[float], list[float]], new: tuple[list[float], list[float]], beta: float,
+                       prefix: str) -> dict[str, float]:
+    """Preference accuracy of `new`, and DPO's implicit reward margin beta*(Δchosen − Δrejected) vs `ref`."""
+    n = len(new[0])
+    accuracy = sum(c > r for c, r in zip(*new)) / n
+    margins = [beta * ((nc - rc) - (nr - rr)) for nc, nr, rc, rr in zip(new[0], new[1], ref[0], ref[1])]
+    return {
+        f"{prefix}preference_accuracy": accuracy,
+        f"{prefix}reward_margin": sum(margins) / n,
+        f"{prefix}reward_accuracy": sum(m > 0 for m in margins) / n,
+    }
+
+
+def _load(config: DPOJobConfig):  # type: ignore[no-untyped-def]
+    tokenizer = common.load_tokenizer(config.model)  # left padding: the saved policy generates right away
+    model = common.load_causal_lm(config.model)
+    if not tokenizer.chat_template:
+        raise common.JobError(f"{config.model}: the tokenizer has no chat template; conversational DPO needs one")
+    return model, tokenizer
+
+
+def _finished_model(trainer, use_lora: bool):  # type: ignore[no-untyped-def]
+    """Return the trained model as a plain transformers model (LoRA merged in)."""
+    model = trainer.model
+    return model.merge_and_unload() if use_lora else model
+
+
+def main(config: DPOJobConfig) -> None:
+    from datasets import Dataset
+    from trl import DPOTrainer
+
+    from training.jobs.callbacks import MetricsCallback
+    from training.jobs.preferences import train_eval_rows, trl_rows
+
+    train_rows, eval_rows = train_eval_rows(config.train_file, config.eval_file, eval_fraction=config.eval_fraction,
+                                            seed=config.seed)
+    model, tokenizer = _load(config)
+    before = sequence_logprobs(model, tokenizer, eval_rows) if eval_rows and common.is_main_process() else None
+    metrics = common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl") if config.run_dir else None
+    if metrics is not None and before is not None:
+        metrics.write(0, 0.0, **preference_figures(before, before, config.beta, "eval_"))
+    with common.atomic_output_dir(config.output_dir) as tmp:
+        trainer = DPOTrainer(
+            model=model,
+            ref_model=None,  # TRL keeps a frozen copy of the starting policy (or disables LoRA) as reference
+            args=dpo_config(config, tmp / "_trainer"),
+            train_dataset=Dataset.from_list(trl_rows(train_rows, with_margin=False)),
+            processing_class=tokenizer,
+            peft_config=lora_config(config) if config.use_lora else None,
+            callbacks=[MetricsCallback(metrics)] if metrics else [],
+        )
+        train_output = trainer.train()
+        common.remove_tree(tmp / "_trainer")
+        if common.is_main_process():
+            final = _finished_model(trainer, config.use_lora)
+            final.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            result: dict[str, Any] = {"train_pairs": len(train_rows), "eval_pairs": len(eval_rows),
+                                      "train_loss": train_output.training_loss, "global_step": trainer.state.global_step}
+            if before is not None:
+                after = sequence_logprobs(final, tokenizer, eval_rows)
+                result |= preference_figures(before, before, config.beta, "eval_start_")
+                result |= preference_figures(before, after, config.beta, "eval_")
+    if metrics is not None and common.is_main_process():
+        metrics.write(trainer.state.global_step, 1.0, **{k: v for k, v in result.items() if isinstance(v, (int, float))})
+        common.write_json(Path(config.run_dir) / "result.json", result)
+
+
+if __name__ == "__main__":
+    sys.exit(common.run_job(main, DPOJobConfig))

@@ -1,0 +1,153 @@
+"""Reward job: train a one-output reward model on preference pairs with TRL's RewardTrainer.
+
+The base is the policy backbone (`model`) with a fresh scalar head. Reports held-out pairwise
+accuracy overall and by margin bucket, and how many pairs were too long (RewardTrainer drops
+them silently; we count them first).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from training.jobs import common
+
+
+@dataclass(frozen=True)
+class RewardJobConfig:
+    """Train a reward model from train_file; evaluate on eval_file (or a held-out slice)."""
+
+    model: str  # system: the backbone (usually the current policy)
+    train_file: str  # system: preference JSONL (TRL conversational)
+    output_dir: str  # system: where the reward model is saved (must not exist)
+    run_dir: str = ""  # system: metrics.jsonl and result.json
+    eval_file: str = ""  # system: held-out preferences ("" = hold out eval_fraction of train_file)
+    learning_rate: float = 1e-4  # AdamW step size
+    num_train_epochs: float = 1.0  # passes over the training pairs (ignored when max_steps > 0)
+    max_steps: int = -1  # stop after this many optimizer steps (-1 = use num_train_epochs)
+    per_device_train_batch_size: int = 8  # pairs per device per step
+    gradient_accumulation_steps: int = 1  # steps to accumulate before an update
+    max_length: int = 1024  # pairs longer than this (tokens, either side) are dropped, and counted
+    center_rewards_coefficient: float | None = None  # e.g. 0.01: pulls rewards towards zero mean
+    use_margin: bool = True  # use the rows' margin in the loss when every row has one
+    weight_decay: float = 0.0  # AdamW weight decay
+    warmup_ratio: float = 0.0  # fraction of steps spent warming up the learning rate
+    eval_fraction: float = 0.1  # share of train_file held out when there is no eval_file
+    logging_steps: int = 10  # log (and write metrics) every N steps
+    seed: int = 0  # seeds the head init, data order and the held-out split
+
+    def validate(self) -> None:
+        common.check_range("learning_rate", self.learning_rate, low=1e-9, high=1.0)
+        common.check_range("num_train_epochs", self.num_train_epochs, low=0.01, high=1000)
+        common.check_range("max_steps", self.max_steps, low=-1, kind=int)
+        if self.max_steps == 0:
+            raise common.ConfigError("max_steps: must be -1 (use epochs) or a positive number")
+        common.check_range("per_device_train_batch_size", self.per_device_train_batch_size, low=1, high=4096, kind=int)
+        common.check_range("gradient_accumulation_steps", self.gradient_accumulation_steps, low=1, high=4096, kind=int)
+        common.check_range("max_length", self.max_length, low=8, high=1_000_000, kind=int)
+        if self.center_rewards_coefficient is not None:
+            common.check_range("center_rewards_coefficient", self.center_rewards_coefficient, low=0.0, high=10.0)
+        if not isinstance(self.use_margin, bool):
+            raise common.ConfigError(f"use_margin: expected true or false, got {self.use_margin!r}")
+        common.check_range("weight_decay", self.weight_decay, low=0.0, high=1.0)
+        common.check_range("warmup_ratio", self.warmup_ratio, low=0.0, high=1.0)
+        common.check_range("eval_fraction", self.eval_fraction, low=0.0, high=0.5)
+        common.check_range("logging_steps", self.logging_steps, low=1, kind=int)
+        common.check_range("seed", self.seed, low=0, kind=int)
+
+
+CONFIG_CLASS = RewardJobConfig
+SYSTEM_FIELDS: frozenset[str] = frozenset({"model", "train_file", "output_dir", "run_dir", "eval_file"})
+
+
+def reward_config(config: RewardJobConfig, work_dir: Path):  # type: ignore[no-untyped-def]
+    """Turn the job config into TRL's RewardConfig."""
+    from trl import RewardConfig
+
+    return RewardConfig(
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.num_train_epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        max_length=config.max_length,
+        center_rewards_coefficient=config.center_rewards_coefficient,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,  # transformers 5: a value < 1 is a fraction of the steps
+        **common.base_trainer_kwargs(output_dir=work_dir, seed=config.seed, logging_steps=config.logging_steps),
+    )
+
+
+def pairwise_accuracy(model, tokenizer, rows: list[dict[str, Any]], *, max_length: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Score chosen and rejected of each held-out pair; report accuracy overall and by margin bucket."""
+    from training.jobs.preferences import accuracy_by_bucket
+    from training.jobs.sampling import reward_scores
+
+    if not rows:
+        return {}
+    device = str(next(model.parameters()).device)
+    model.eval()
+    chosen = reward_scores(model, tokenizer, [r["prompt"] + r["chosen"] for r in rows], device=device, max_length=max_length)
+    rejected = reward_scores(model, tokenizer, [r["prompt"] + r["rejected"] for r in rows], device=device, max_length=max_length)
+    correct = [c > r for c, r in zip(chosen, rejected)]
+    return {
+        "eval_accuracy": sum(correct) / len(correct),
+        "eval_accuracy_by_margin": accuracy_by_bucket(rows, correct),
+        "eval_reward_margin": sum(c - r for c, r in zip(chosen, rejected)) / len(rows),
+        "eval_reward_mean": sum(chosen + rejected) / (2 * len(rows)),
+    }
+
+
+def _load(config: RewardJobConfig):  # type: ignore[no-untyped-def]
+    tokenizer = common.load_tokenizer(config.model)
+    model = common.load_reward_model(config.model)
+    model.config.pad_token_id = tokenizer.pad_token_id  # the classifier finds each sequence's end by it
+    return model, tokenizer
+
+
+def main(config: RewardJobConfig) -> None:
+    from datasets import Dataset
+    from trl import RewardTrainer
+
+    from training.jobs.callbacks import MetricsCallback
+    from training.jobs.preferences import split_by_length, train_eval_rows, trl_rows
+
+    train_rows, eval_rows = train_eval_rows(config.train_file, config.eval_file, eval_fraction=config.eval_fraction,
+                                            seed=config.seed)
+    model, tokenizer = _load(config)
+    train_kept, dropped_train = split_by_length(tokenizer, train_rows, config.max_length)
+    eval_kept, dropped_eval = split_by_length(tokenizer, eval_rows, config.max_length)
+    if not train_kept:
+        raise common.JobError(f"max_length: all {len(train_rows)} training pairs are longer than {config.max_length} tokens")
+    metrics = common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl") if config.run_dir else None
+    with common.atomic_output_dir(config.output_dir) as tmp:
+        trainer = RewardTrainer(
+            model=model,
+            args=reward_config(config, tmp / "_trainer"),
+            train_dataset=Dataset.from_list(trl_rows(train_kept, with_margin=config.use_margin)),
+            processing_class=tokenizer,
+            callbacks=[MetricsCallback(metrics)] if metrics else [],
+        )
+        train_output = trainer.train()
+        common.remove_tree(tmp / "_trainer")
+        if common.is_main_process():
+            trainer.model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            result = {
+                "train_pairs": len(train_kept),
+                "eval_pairs": len(eval_kept),
+                "dropped_too_long": {"train": dropped_train, "eval": dropped_eval},
+                "train_loss": train_output.training_loss,
+                "global_step": trainer.state.global_step,
+                **pairwise_accuracy(trainer.model, tokenizer, eval_kept, max_length=config.max_length),
+            }
+    if metrics is not None and common.is_main_process():
+        final = {k: v for k, v in result.items() if isinstance(v, (int, float))}
+        metrics.write(trainer.state.global_step, 1.0, **final)
+        common.write_json(Path(config.run_dir) / "result.json", result)
+
+
+if __name__ == "__main__":
+    sys.exit(common.run_job(main, RewardJobConfig))
