@@ -95,7 +95,9 @@ def screenshot() -> Callable[..., Path]:
     def _shot(page, name: str) -> Path:
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOT_DIR / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        # caret="initial": hiding the caret makes Playwright add inline styles, which the CSP
+        # reports (and htmx would copy on the next swap), failing the `page` fixture's check.
+        page.screenshot(path=str(path), full_page=True, caret="initial")
         return path
 
     return _shot
