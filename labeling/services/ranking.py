@@ -170,7 +170,8 @@ def _write_preferences(ranking: Ranking) -> None:
 def _replace(ranking: Ranking, clean: RankingInput) -> Ranking:
     ranking.order, ranking.flags, ranking.note = clean.order, clean.flags, clean.note
     ranking.strength = clean.strength
-    ranking.time_spent_ms = ranking.time_spent_ms + clean.time_spent_ms
+    # Capped: repeated edits must not overflow the integer column (a DataError, i.e. a 500).
+    ranking.time_spent_ms = min(ranking.time_spent_ms + clean.time_spent_ms, MAX_TIME_SPENT_MS)
     if clean.idempotency_key:
         ranking.idempotency_key = clean.idempotency_key
     ranking.save()
@@ -235,15 +236,20 @@ def ranking_submit(
         with transaction.atomic():
             # The row lock serialises submits for one comparison: the overlap check and the
             # ranking_count update cannot interleave.
-            locked = Comparison.objects.select_for_update().select_related("project").get(pk=comparison.pk)
+            # of=("self",): lock only the comparison, not the joined project row, which would
+            # serialise every submit in the project.
+            locked = Comparison.objects.select_for_update(of=("self",)).select_related("project").get(pk=comparison.pk)
             ranking, created = _submit_locked(locked, annotator, clean, replace)
             if created or replace:
-                transaction.on_commit(lambda: _run_hooks(ranking.pk, locked.project_id))
+                # robust: a failing hook is logged; it must not turn a stored ranking into an error.
+                transaction.on_commit(lambda: _run_hooks(ranking.pk, locked.project_id), robust=True)
             return ranking, created
     except IntegrityError:
         # A concurrent submit of the same ranking won the race (unique constraints are the last guard).
         existing = Ranking.objects.filter(comparison=comparison, annotator=annotator).first()
         if existing is None:
+            if clean.idempotency_key:  # the same key sent for another comparison at the same moment
+                raise RankingError("idempotency_key", "was already used for another comparison") from None
             raise
         return existing, False
 

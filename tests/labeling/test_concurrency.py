@@ -16,7 +16,7 @@ import pytest
 from django.db import connection, connections
 
 from labeling.models import Assignment, AssignmentStatus, Comparison, Preference, Ranking
-from labeling.services import RankingConflict, comparison_claim_next, ranking_submit
+from labeling.services import RankingConflict, RankingError, comparison_claim_next, ranking_submit
 from labeling.services import ranking as ranking_module
 from tests.factories import add_member, make_comparison, make_project, make_user
 
@@ -153,3 +153,29 @@ def test_concurrent_annotators_get_no_database_errors():
     assert Ranking.objects.count() == 24
     assert max(Counter(Ranking.objects.values_list("comparison_id", flat=True)).values()) == 2
     assert connection.vendor in {"sqlite", "postgresql"}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL (DATABASE_URL)")
+def test_one_idempotency_key_sent_for_two_comparisons_at_once_is_refused_not_a_crash():
+    project, users, items = setup(comparisons=2, annotators=1, overlap=1)
+    user = users[0]
+    both_checked = threading.Barrier(2)
+    real_create = ranking_module._create
+
+    def create_after_both_checked(*args, **kwargs):
+        both_checked.wait(timeout=10)  # both submits have looked for the key and found none
+        return real_create(*args, **kwargs)
+
+    def submit(i: int):
+        order = [[rid] for rid in items[i].responses.values_list("id", flat=True)]
+        return ranking_submit(comparison=items[i], annotator=user, data={"order": order, "idempotency_key": "same"})
+
+    with mock.patch.object(ranking_module, "_create", create_after_both_checked):
+        results = run_threads(submit, 2)
+    assert sum(isinstance(r, tuple) for r in results) == 1, results
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(refused) == 1 and isinstance(refused[0], RankingError), refused
+    assert refused[0].field == "idempotency_key"
+    assert Ranking.objects.count() == 1
