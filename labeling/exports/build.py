@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ from labeling.exports.filters import (
     tags_match,
 )
 from labeling.exports.formats import (
+    PreferenceLines,
     clean_messages,
+    jsonl_to_parquet,
     open_sinks,
     prompt_text,
     save_to_disk,
@@ -62,19 +65,36 @@ class _Writer:
         self.ids = {n: open(directory / "ids" / f"{n}.txt", "w", encoding="ascii", newline="\n") for n in names}
         self.result = result
         self._names: dict[int, str] = {}
+        self._last_time: datetime | None = None
+        self._last_text = ""
 
     def pseudonyms(self, user_ids: tuple[int, ...]) -> str:
         """Return the comma-joined pseudonyms of the annotators behind a row."""
         for uid in user_ids:
             if uid not in self._names:
                 self._names[uid] = annotator_pseudonym(uid)
-        names = sorted(self._names[u] for u in user_ids)
-        self.result.annotators.update(names)
-        return ",".join(names)
+                self.result.annotators.add(self._names[uid])
+        if len(user_ids) == 1:
+            return self._names[user_ids[0]]
+        return ",".join(sorted(self._names[u] for u in user_ids))
 
-    def write(self, split: str, row: dict[str, Any]) -> None:
-        for sink in self.sinks:
-            sink.write(split, row)
+    def timestamp(self, value: datetime) -> str:
+        """Format a time, remembering the last one: a ranking's rows share it."""
+        if value != self._last_time:
+            self._last_time, self._last_text = value, timestamp(value)
+        return self._last_text
+
+    @property
+    def lines_only(self) -> bool:
+        """True when JSONL is the only sink, so rows may be encoded straight to lines."""
+        return len(self.sinks) == 1
+
+    def write(self, split: str, row: dict[str, Any] | str) -> None:
+        if isinstance(row, str):
+            self.sinks[0].write_line(split, row)
+        else:
+            for sink in self.sinks:
+                sink.write(split, row)
         self.result.rows[split] += 1
 
     def record(self, name: str, ids: list[int]) -> None:
@@ -91,20 +111,31 @@ def _provenance(writer: _Writer, comp: ComparisonData, ranking_ids: tuple[int, .
     return {
         "annotator": writer.pseudonyms(annotators),
         "comparison_id": comp.id,
-        "created_at": timestamp(created),
+        "created_at": writer.timestamp(created),
         "policy_version": comp.policy_version,
         "prompt_id": comp.prompt_id,
         "ranking_ids": list(ranking_ids),
     }
 
 
-def _preference_rows(writer: _Writer, comp: ComparisonData, pairs: list[Pair], style: str) -> Iterator[dict]:
+def _preference_rows(writer: _Writer, comp: ComparisonData, pairs: list[Pair], style: str) -> Iterator[tuple[dict | str, tuple[int, ...]]]:
+    """Yield (row, ranking ids) per pair: a dict, or a ready JSON line when only JSONL is written."""
     messages = clean_messages(comp.messages)
     prompt = prompt_text(messages) if style == "standard" else messages
+    lines = None
+    if writer.lines_only:
+        lines = PreferenceLines(prompt=prompt, responses=comp.responses, style=style, comparison_id=comp.id, prompt_id=comp.prompt_id, policy_version=comp.policy_version)
     for pair in pairs:
         chosen, rejected = comp.responses.get(pair.chosen_id), comp.responses.get(pair.rejected_id)
         if chosen is None or rejected is None:
             writer.result.dropped_pairs["missing_response"] += 1
+            continue
+        if lines is not None:
+            line = lines.line(
+                annotator=writer.pseudonyms(pair.annotator_ids), chosen_id=pair.chosen_id, rejected_id=pair.rejected_id,
+                created_at=writer.timestamp(pair.created_at), margin=pair.margin, ranking_ids=list(pair.ranking_ids),
+            )
+            yield line, pair.ranking_ids
             continue
         row = _provenance(writer, comp, pair.ranking_ids, pair.annotator_ids, pair.created_at)
         if style == "standard":
@@ -112,10 +143,10 @@ def _preference_rows(writer: _Writer, comp: ComparisonData, pairs: list[Pair], s
         else:
             row.update(prompt=prompt, chosen=[{"content": chosen, "role": "assistant"}], rejected=[{"content": rejected, "role": "assistant"}])
         row["margin"] = float(pair.margin)
-        yield row
+        yield row, pair.ranking_ids
 
 
-def _sft_rows(writer: _Writer, comp: ComparisonData, rankings: list[RankingRow], method: str) -> Iterator[dict]:
+def _sft_rows(writer: _Writer, comp: ComparisonData, rankings: list[RankingRow], method: str) -> Iterator[tuple[dict, tuple[int, ...]]]:
     best = best_response(method, rankings)
     if best is None or best not in comp.responses:
         writer.result.dropped_pairs["tied_or_missing_top"] += 1
@@ -123,10 +154,10 @@ def _sft_rows(writer: _Writer, comp: ComparisonData, rankings: list[RankingRow],
     ids = tuple(sorted(r.id for r in rankings))
     row = _provenance(writer, comp, ids, tuple(sorted({r.annotator_id for r in rankings})), max(r.created_at for r in rankings))
     row.update(messages=[*clean_messages(comp.messages), {"content": comp.responses[best], "role": "assistant"}], response_id=best)
-    yield row
+    yield row, ids
 
 
-def _comparison_rows(writer: _Writer, comp: ComparisonData, scope: Scope, allowed: set[int] | None) -> list[dict]:
+def _comparison_rows(writer: _Writer, comp: ComparisonData, scope: Scope, allowed: set[int] | None) -> list[tuple[dict | str, tuple[int, ...]]]:
     """Filter one comparison and return its rows (few: at most K*(K-1)/2 per ranking)."""
     params, result = scope.params, writer.result
     if not tags_match(comp.tags, params.tags):
@@ -156,9 +187,9 @@ def _build_comparisons(writer: _Writer, scope: Scope, progress: Progress | None)
         rows = _comparison_rows(writer, comp, scope, allowed)
         if rows:
             split = split_of(comp.prompt_hash, seed=params.seed, test_fraction=params.test_fraction)
-            for row in rows:
+            for row, _ in rows:
                 writer.write(split, row)
-            ranking_ids = sorted({i for row in rows for i in row["ranking_ids"]})
+            ranking_ids = sorted({i for _, ids in rows for i in ids})
             writer.record("comparison_ids", [comp.id])
             writer.record("ranking_ids", ranking_ids)
             result.comparisons += 1
@@ -210,6 +241,8 @@ def build_export(scope: Scope, directory: Path, *, progress: Progress | None = N
             _build_comparisons(writer, scope, progress)
     finally:
         writer.close()
+    if result.total and scope.params.format == "parquet":
+        jsonl_to_parquet(directory, schema=schema_for(scope.params.kind, scope.params.style))
     if result.total and scope.params.format == "save_to_disk":
         save_to_disk(directory, schema=schema_for(scope.params.kind, scope.params.style), counts=dict(result.rows))
     return result

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import pyarrow as pa
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from labeling.exports.split import SPLITS
 
 PARQUET_ROW_GROUP = 10_000
+PARQUET_BLOCK_BYTES = 8 << 20  # JSON read block: bounds the converter's memory
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed member times keep the zip byte-identical
 CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -82,8 +84,37 @@ def timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+# One encoder for every row: json.dumps would build a new one per call.
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(row: dict[str, Any]) -> str:
-    return json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(row)
+
+
+class PreferenceLines:
+    """Encode one comparison's preference rows straight to JSON lines.
+
+    The prompt and each response are encoded once per comparison instead of once per pair,
+    which roughly halves the cost of the JSONL pass. The output is byte-for-byte what
+    dumps(row) gives for the same row (keys in sorted order); a test holds it to that.
+    """
+
+    def __init__(self, *, prompt: Any, responses: dict[int, str], style: str, comparison_id: int, prompt_id: int, policy_version: str) -> None:
+        enc = _ENCODER.encode
+        self._responses = {
+            rid: enc(text if style == "standard" else [{"content": text, "role": "assistant"}]) for rid, text in responses.items()
+        }
+        self._after_chosen = f',"comparison_id":{int(comparison_id)},"created_at":'
+        self._after_margin = f',"policy_version":{enc(policy_version)},"prompt":{enc(prompt)},"prompt_id":{int(prompt_id)},"ranking_ids":'
+
+    def line(self, *, annotator: str, chosen_id: int, rejected_id: int, created_at: str, margin: float, ranking_ids: list[int]) -> str:
+        """Return the row as one JSON line (without the newline)."""
+        enc = _ENCODER.encode
+        return "".join((
+            '{"annotator":', enc(annotator), ',"chosen":', self._responses[chosen_id], self._after_chosen, enc(created_at),
+            ',"margin":', enc(float(margin)), self._after_margin, enc(ranking_ids), ',"rejected":', self._responses[rejected_id], "}",
+        ))
 
 
 class JsonlSink:
@@ -95,34 +126,33 @@ class JsonlSink:
     def write(self, split: str, row: dict[str, Any]) -> None:
         self._files[split].write(dumps(row) + "\n")
 
+    def write_line(self, split: str, line: str) -> None:
+        self._files[split].write(line + "\n")
+
     def close(self) -> None:
         for handle in self._files.values():
             handle.close()
 
 
-class ParquetSink:
-    """Write <split>.parquet in row groups of PARQUET_ROW_GROUP rows with a fixed schema."""
+def jsonl_to_parquet(directory: Path, *, schema: pa.Schema) -> None:
+    """Convert each <split>.jsonl to <split>.parquet, streaming in blocks with Arrow's JSON reader.
 
-    def __init__(self, directory: Path, schema: pa.Schema) -> None:
-        self._schema = schema
-        self._writers = {s: pq.ParquetWriter(directory / f"{s}.parquet", schema, compression="zstd") for s in SPLITS}
-        self._buffers: dict[str, list[dict]] = {s: [] for s in SPLITS}
-
-    def write(self, split: str, row: dict[str, Any]) -> None:
-        buffer = self._buffers[split]
-        buffer.append(row)
-        if len(buffer) >= PARQUET_ROW_GROUP:
-            self._flush(split)
-
-    def _flush(self, split: str) -> None:
-        if self._buffers[split]:
-            self._writers[split].write_table(pa.Table.from_pylist(self._buffers[split], schema=self._schema))
-            self._buffers[split] = []
-
-    def close(self) -> None:
-        for split in SPLITS:
-            self._flush(split)
-            self._writers[split].close()
+    Parsing the finished JSONL in C++ is several times faster than building Arrow tables
+    from Python dicts, and holds only one block (a few row groups) in memory at a time.
+    """
+    for split in SPLITS:
+        source = directory / f"{split}.jsonl"
+        with pq.ParquetWriter(directory / f"{split}.parquet", schema, compression="zstd") as writer:
+            if source.stat().st_size == 0:
+                writer.write_table(schema.empty_table())
+                continue
+            reader = pa_json.open_json(
+                source,
+                read_options=pa_json.ReadOptions(block_size=PARQUET_BLOCK_BYTES),
+                parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error"),
+            )
+            for batch in reader:
+                writer.write_batch(batch, row_group_size=PARQUET_ROW_GROUP)
 
 
 def csv_cell(value: Any) -> Any:
@@ -153,11 +183,12 @@ class CsvSink:
 
 
 def open_sinks(directory: Path, *, fmt: str, schema: pa.Schema) -> list[Any]:
-    """Return the sinks for a format; JSONL is always written so training has one input format."""
+    """Return the row sinks for a format; JSONL is always written so training has one input format.
+
+    Parquet and the save_to_disk folder are made from the finished JSONL afterwards.
+    """
     sinks: list[Any] = [JsonlSink(directory)]
-    if fmt == "parquet":
-        sinks.append(ParquetSink(directory, schema))
-    elif fmt == "csv":
+    if fmt == "csv":
         sinks.append(CsvSink(directory, schema))
     return sinks
 

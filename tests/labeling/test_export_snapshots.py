@@ -232,3 +232,13 @@ def test_snapshot_file_refuses_unknown_split(project, data):
     snapshot = snapshot_create(project=project, params={})
     with pytest.raises(ValidationError):
         snapshot_file(snapshot, "validation")
+
+
+@pytest.mark.parametrize("style", ["conversational", "standard"])
+def test_fast_jsonl_lines_equal_the_canonical_encoding(project, data, style):
+    """The JSONL-only path pre-encodes lines; the CSV path encodes dicts. Both must give the same bytes."""
+    params = {"style": style, "test_fraction": 0.3, "aggregation": "majority"}
+    fast = snapshot_create(project=project, params=params)
+    via_dicts = snapshot_create(project=project, params={**params, "format": "csv"})
+    for name in ("train.jsonl", "test.jsonl"):
+        assert fast.files[name] == via_dicts.files[name]
