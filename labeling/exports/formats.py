@@ -148,7 +148,7 @@ def jsonl_to_parquet(directory: Path, *, schema: pa.Schema) -> None:
                 continue
             reader = pa_json.open_json(
                 source,
-                read_options=pa_json.ReadOptions(block_size=PARQUET_BLOCK_BYTES),
+                read_options=pa_json.ReadOptions(block_size=PARQUET_BLOCK_BYTES, use_threads=False),
                 parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error"),
             )
             for batch in reader:
