@@ -58,3 +58,31 @@ def test_a_deleted_model_directory_cannot_be_promoted(project):
     with pytest.raises(ValidationError):
         model_promote(version=version)
     assert ProjectModels.objects.get(project=project).policy == other
+
+
+def test_bootstrap_policy_builds_once_and_promotes_only_where_no_policy_is_set(settings):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    from tests.factories import make_project
+    from training.models import ModelVersion
+
+    settings.PREFLOOP_JOB_MODULES = {"bootstrap": "tests.training.fake_job"}  # the real one takes minutes
+    fresh, settled = make_project(), make_project()
+    mine = current_policy(settled, "mine")
+
+    out = StringIO()
+    call_command("bootstrap_policy", stdout=out)
+    assert "Tiny policy built" in out.getvalue()
+    tiny = ModelVersion.objects.get(project=fresh, name="tiny-policy")
+    assert (Path(tiny.path) / "COMPLETE").exists()
+    assert ProjectModels.objects.get(project=fresh).policy == tiny
+    assert ProjectModels.objects.get(project=settled).policy == mine  # registered, not promoted over theirs
+
+    out = StringIO()
+    call_command("bootstrap_policy", "--project", fresh.slug, stdout=out)
+    assert "Tiny policy reused" in out.getvalue()
+    assert ModelVersion.objects.filter(name="tiny-policy").count() == 2  # one per project, never twice
+    with pytest.raises(CommandError):
+        call_command("bootstrap_policy", "--project", "no-such-project")

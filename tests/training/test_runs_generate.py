@@ -75,3 +75,27 @@ def test_tag_choice_and_empty_selection(project):
     run = _generate(project, which="tag", tag="math")
     assert list(Comparison.objects.values_list("prompt", flat=True)) == [tagged.pk]
     assert run.status == RunStatus.SUCCEEDED
+
+
+@pytest.mark.slow
+def test_the_real_generate_job_on_the_tiny_policy_makes_k_responses_per_prompt(project, tiny_policy, settings):
+    from training.services.registry import model_promote, model_version_register
+
+    settings.PREFLOOP_JOB_MODULES = {}  # the real training.jobs.generate
+    settings.PREFLOOP_RUNNER_POLL_S = 0.2
+    version = model_version_register(project=project, kind="policy", name="tiny-v1", path=str(tiny_policy))
+    model_promote(version=version)
+    for question in ("What does a dog eat?", "How do I make tea?", "What is rain?"):
+        make_prompt(project, question)
+
+    run = _generate(project, max_new_tokens=12, seed=3)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.progress == 1.0 and run.metric_points.exists()
+    comparisons = Comparison.objects.filter(project=project, source="generate")
+    assert comparisons.count() == 3
+    for comparison in comparisons:
+        assert comparison.policy_version == "tiny-v1"
+        texts = list(comparison.responses.values_list("text", flat=True))
+        assert len(texts) == project.k
+        assert len(set(texts)) > 1  # sampled, not K copies of one greedy answer
