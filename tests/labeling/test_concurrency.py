@@ -20,6 +20,7 @@ from labeling.services import RankingConflict, RankingError, comparison_claim_ne
 from labeling.services import ranking as ranking_module
 from tests.factories import add_member, make_comparison, make_project, make_user
 
+
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

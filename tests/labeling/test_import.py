@@ -143,11 +143,11 @@ def test_empty_file_is_refused(project):
 
 def test_csv_with_numbered_response_columns_and_multiline_cells(project):
     data = (
-        "prompt,id,tags,reference,response_1,response_2,response_3,response_4\r\n"
-        '"Write a haiku\nabout rain",h1,"poetry, short",,a,b,c,d\r\n'
-        "\r\n"
-        'Plain question,h2,"[""x"",""y""]",ref,,,,\r\n'
-    ).encode()
+        b"prompt,id,tags,reference,response_1,response_2,response_3,response_4\r\n"
+        b'"Write a haiku\nabout rain",h1,"poetry, short",,a,b,c,d\r\n'
+        b"\r\n"
+        b'Plain question,h2,"[""x"",""y""]",ref,,,,\r\n'
+    )
     result = prompts_import(project=project, upload=upload(data, "p.csv"))
     assert (result.created_prompts, result.created_comparisons) == (2, 1)
     assert Prompt.objects.get(external_id="h1").tags == ["poetry", "short"]
@@ -165,7 +165,7 @@ def test_csv_messages_and_responses_as_json_columns(project):
 
 
 def test_csv_errors_name_the_starting_line_of_the_record(project):
-    data = 'prompt,response_1,response_2,response_3,response_4\n"multi\nline",a,b,c,d\n"x",a,b,,\n'.encode()
+    data = b'prompt,response_1,response_2,response_3,response_4\n"multi\nline",a,b,c,d\n"x",a,b,,\n'
     with pytest.raises(ImportValidationError) as exc:
         prompts_import(project=project, upload=upload(data, "p.csv"))
     assert exc.value.errors[0]["line"] == 4 and exc.value.errors[0]["field"] == "responses"

@@ -1,0 +1,268 @@
+"""The labeling API contract: projects, import, claim, rank, skip, preferences."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from labeling.models import Assignment, AssignmentStatus, Comparison, Membership, Preference, Prompt, Ranking, Role
+from tests.factories import add_member, make_comparison, make_project, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def client_for(user) -> APIClient:
+    """Authenticate like a script would: with a token header."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.fixture
+def api(annotator):
+    return client_for(annotator)
+
+
+@pytest.fixture
+def manager_api(manager):
+    return client_for(manager)
+
+
+def claim(api, project) -> dict:
+    response = api.post(f"/api/projects/{project.pk}/comparisons/next/")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def best_first(payload: dict) -> list[list[int]]:
+    return [[r["id"]] for r in payload["responses"]]
+
+
+def test_requests_without_credentials_are_refused(project):
+    assert APIClient().get("/api/projects/").status_code in (401, 403)
+
+
+def test_project_list_shows_only_my_projects_with_my_role(api, project):
+    make_project(name="Someone else's")
+    response = api.get("/api/projects/")
+    assert response.status_code == 200
+    assert [(p["id"], p["role"]) for p in response.json()] == [(project.pk, "annotator")]
+    detail = api.get(f"/api/projects/{project.pk}/").json()
+    assert (detail["k"], detail["slug"]) == (project.k, project.slug)
+
+
+def test_staff_create_projects_and_become_their_manager():
+    admin = make_user(staff=True)
+    response = client_for(admin).post("/api/projects/", {"name": "Code review", "k": 2, "overlap": 3}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["slug"], body["k"], body["overlap"], body["role"]) == ("code-review", 2, 3, "manager")
+    assert Membership.objects.get(project_id=body["id"], user=admin).role == Role.MANAGER
+
+
+def test_project_create_with_bad_k_names_the_field():
+    response = client_for(make_user(staff=True)).post("/api/projects/", {"name": "x", "k": 12}, format="json")
+    assert response.status_code == 400 and "k" in response.json()
+
+
+def test_next_leases_a_comparison_with_prompt_and_responses_in_display_order(api, project, annotator):
+    comparison = make_comparison(project)
+    body = claim(api, project)
+    assignment = Assignment.objects.get(annotator=annotator)
+    assert body["id"] == comparison.pk
+    assert body["prompt"]["messages"] == comparison.prompt.messages
+    assert [r["id"] for r in body["responses"]] == assignment.display_order
+    assert {r["text"] for r in body["responses"]} == set(comparison.responses.values_list("text", flat=True))
+    assert body["lease_expires_at"].startswith(str(assignment.expires_at.year))
+
+
+def test_next_answers_204_when_nothing_is_left(api, project):
+    assert api.post(f"/api/projects/{project.pk}/comparisons/next/").status_code == 204
+
+
+def test_ranking_is_stored_with_its_preferences_and_the_same_key_returns_it(api, project):
+    make_comparison(project)
+    body = claim(api, project)
+    payload = {"order": best_first(body), "flags": [], "note": "easy", "idempotency_key": "run-1", "strength": None, "time_spent_ms": 4200}
+    first = api.post(f"/api/comparisons/{body['id']}/ranking/", payload, format="json")
+    assert first.status_code == 201, first.content
+    stored = first.json()
+    assert stored["order"] == payload["order"] and stored["note"] == "easy" and len(stored["preferences"]) == 6
+    again = api.post(f"/api/comparisons/{body['id']}/ranking/", payload, format="json")
+    assert again.status_code == 200 and again.json()["id"] == stored["id"]
+    assert Ranking.objects.count() == 1 and Preference.objects.count() == 6
+
+
+def test_second_ranking_with_a_new_key_is_a_conflict(api, project):
+    make_comparison(project)
+    body = claim(api, project)
+    url = f"/api/comparisons/{body['id']}/ranking/"
+    assert api.post(url, {"order": best_first(body), "idempotency_key": "a"}, format="json").status_code == 201
+    conflict = api.post(url, {"order": best_first(body), "idempotency_key": "b"}, format="json")
+    assert conflict.status_code == 409 and "already ranked" in conflict.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("make_body", "field"),
+    [
+        (lambda ids, other: {"order": [[i] for i in ids[:-1]]}, "order"),  # missing
+        (lambda ids, other: {"order": [[i] for i in ids] + [[ids[0]]]}, "order"),  # duplicated
+        (lambda ids, other: {"order": [[i] for i in ids[:-1]] + [[other]]}, "order"),  # foreign
+        (lambda ids, other: {"order": "best to worst"}, "order"),  # wrong type
+        (lambda ids, other: {"order": [[str(i)] for i in ids]}, "order"),
+        (lambda ids, other: {"order": [[i] for i in ids], "flags": "unsafe"}, "flags"),
+        (lambda ids, other: {"order": [[i] for i in ids], "time_spent_ms": "soon"}, "time_spent_ms"),
+        (lambda ids, other: {"order": [[i] for i in ids], "note": "n" * 6000}, "note"),
+        (lambda ids, other: [[i] for i in ids], "body"),  # a list, not an object
+    ],
+    ids=["missing", "duplicated", "foreign", "string", "string-ids", "flags", "time", "long-note", "list-body"],
+)
+def test_bad_rankings_get_400_naming_the_field_and_write_nothing(api, project, make_body, field):
+    make_comparison(project)
+    other = make_comparison(project).responses.first().pk
+    body = claim(api, project)
+    response = api.post(f"/api/comparisons/{body['id']}/ranking/", make_body([r["id"] for r in body["responses"]], other), format="json")
+    assert response.status_code == 400, response.content
+    errors = response.json()["errors"]
+    assert errors[0]["field"] == field and errors[0]["message"]
+    assert field in response.json()["detail"]
+    assert Ranking.objects.count() == 0 and Preference.objects.count() == 0
+
+
+def test_ties_are_refused_with_400_when_the_project_forbids_them():
+    project = make_project(allow_ties=False)
+    user = make_user()
+    add_member(project, user)
+    api = client_for(user)
+    make_comparison(project)
+    body = claim(api, project)
+    ids = [r["id"] for r in body["responses"]]
+    response = api.post(f"/api/comparisons/{body['id']}/ranking/", {"order": [ids[:2], ids[2:3], ids[3:]]}, format="json")
+    assert response.status_code == 400 and "ties are not allowed" in response.json()["errors"][0]["message"]
+    assert Ranking.objects.count() == 0
+
+
+def test_malformed_json_and_form_bodies_get_a_clear_4xx(api, project):
+    make_comparison(project)
+    body = claim(api, project)
+    url = f"/api/comparisons/{body['id']}/ranking/"
+    broken = api.post(url, data="{not json", content_type="application/json")
+    assert broken.status_code == 400 and "JSON parse error" in broken.json()["detail"]
+    assert api.post(url, data={"order": "1"}).status_code == 415  # JSON only
+    assert Ranking.objects.count() == 0
+
+
+def test_oversized_ranking_body_gets_413_with_the_limit(api, project, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    make_comparison(project)
+    body = claim(api, project)
+    payload = json.dumps({"order": best_first(body), "note": "x" * 20_000})
+    response = api.post(f"/api/comparisons/{body['id']}/ranking/", data=payload, content_type="application/json")
+    assert response.status_code == 413 and "too large" in response.json()["detail"]
+    assert Ranking.objects.count() == 0
+
+
+def test_skip_answers_204_and_the_comparison_is_not_offered_again(api, project, annotator):
+    only = make_comparison(project)
+    body = claim(api, project)
+    assert api.post(f"/api/comparisons/{body['id']}/skip/").status_code == 204
+    assert Assignment.objects.get(comparison=only, annotator=annotator).status == AssignmentStatus.SKIPPED
+    assert api.post(f"/api/projects/{project.pk}/comparisons/next/").status_code == 204
+
+
+def test_manager_imports_a_jsonl_file_and_gets_counts(manager_api, project):
+    rows = [{"prompt": "Q1", "responses": ["a", "b", "c", "d"]}, {"prompt": "Q2"}]
+    data = "\n".join(json.dumps(r) for r in rows).encode()
+    upload = SimpleUploadedFile("p.jsonl", data, content_type="application/jsonl")
+    response = manager_api.post(f"/api/projects/{project.pk}/import/", {"file": upload}, format="multipart")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"rows": 2, "created_prompts": 2, "skipped_duplicates": 0, "created_comparisons": 1, "skipped_comparisons": 0}
+
+
+def test_manager_imports_json_rows(manager_api, project):
+    response = manager_api.post(f"/api/projects/{project.pk}/import/", {"rows": [{"prompt": "Hi"}]}, format="json")
+    assert response.status_code == 200 and response.json()["created_prompts"] == 1
+
+
+def test_bad_import_gets_400_with_errors_by_line_and_imports_nothing(manager_api, project):
+    data = b'{"prompt": "ok"}\n{"prompt": \n{"id": 3}\n'
+    upload = SimpleUploadedFile("p.jsonl", data)
+    response = manager_api.post(f"/api/projects/{project.pk}/import/", {"file": upload}, format="multipart")
+    assert response.status_code == 400
+    body = response.json()
+    assert [(e["line"], e["field"]) for e in body["errors"]] == [(2, "json"), (3, "prompt")]
+    assert body["total"] == 2 and "Nothing was imported" in body["detail"]
+    assert Prompt.objects.count() == 0
+
+
+def test_import_without_file_or_rows_is_a_400(manager_api, project):
+    response = manager_api.post(f"/api/projects/{project.pk}/import/", {}, format="json")
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "file"
+
+
+def test_too_large_import_file_is_refused_with_the_limit(manager_api, project, settings):
+    settings.MAX_UPLOAD_MB = 1
+    upload = SimpleUploadedFile("p.jsonl", b'{"prompt": "' + b"x" * (1024 * 1024 + 10) + b'"}\n')
+    response = manager_api.post(f"/api/projects/{project.pk}/import/", {"file": upload}, format="multipart")
+    assert response.status_code == 400 and "1 MB limit" in response.json()["errors"][0]["message"]
+    assert Prompt.objects.count() == 0
+
+
+def _ranked_project(manager, n: int):
+    """Rank n comparisons (best = lowest position) so preferences exist."""
+    from labeling.services import comparison_claim_next, ranking_submit
+
+    project = Membership.objects.get(user=manager).project
+    for _ in range(n):
+        make_comparison(project)
+        assignment = comparison_claim_next(project=project, annotator=manager)
+        order = list(assignment.comparison.responses.order_by("position").values_list("id", flat=True))
+        ranking_submit(comparison=assignment.comparison, annotator=manager, data={"order": order})
+    return project
+
+
+def test_preferences_are_paginated_oldest_first_and_filter_by_since(manager_api, manager):
+    project = _ranked_project(manager, 2)  # 2 × 6 pairs
+    page = manager_api.get(f"/api/projects/{project.pk}/preferences/?limit=5").json()
+    assert page["count"] == 12 and len(page["results"]) == 5 and page["next"]
+    first = page["results"][0]
+    assert {"chosen", "rejected", "margin", "prompt_messages", "chosen_text", "annotator"} <= set(first)
+    ids = [p["id"] for p in page["results"]]
+    assert ids == sorted(ids)
+    newer = manager_api.get(f"/api/projects/{project.pk}/preferences/?since={ids[-1]}").json()
+    assert newer["count"] == 7 and all(p["id"] > ids[-1] for p in newer["results"])
+    assert manager_api.get(f"/api/projects/{project.pk}/preferences/?since=2000-01-01T00:00:00Z").json()["count"] == 12
+    assert manager_api.get(f"/api/projects/{project.pk}/preferences/?since=2999-01-01").json()["count"] == 0
+
+
+@pytest.mark.parametrize("junk", ["yesterday", "2024-13-45T99:00", "-5", "1e3"])
+def test_junk_since_is_a_clear_400(manager_api, project, junk):
+    response = manager_api.get(f"/api/projects/{project.pk}/preferences/", {"since": junk})
+    assert response.status_code == 400 and "since" in json.dumps(response.json())
+
+
+def test_schema_and_offline_docs_are_served(api):
+    schema = api.get("/api/schema/")
+    assert schema.status_code == 200
+    text = schema.content.decode()
+    for path in ["/api/projects/{id}/comparisons/next/", "/api/comparisons/{id}/ranking/", "/api/projects/{id}/preferences/"]:
+        assert path in text
+    docs = api.get("/api/docs/")
+    assert docs.status_code == 200 and b"swagger-ui" in docs.content.lower()
+    assert b"cdn.jsdelivr" not in docs.content and b"unpkg" not in docs.content
+
+
+def test_complete_comparisons_count_in_the_project(api, project):
+    make_comparison(project)
+    body = claim(api, project)
+    api.post(f"/api/comparisons/{body['id']}/ranking/", {"order": best_first(body)}, format="json")
+    assert Comparison.objects.get(pk=body["id"]).complete
