@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from labeling import views_auth
 
@@ -11,7 +11,8 @@ urlpatterns = [
     path("login/", views_auth.RateLimitedLoginView.as_view(), name="login"),
     path("logout/", views_auth.logout_view, name="logout"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Split view: the UI script is a separate file, so the CSP (no inline scripts) lets it run.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("labeling.api_urls")),
     path("api/", include("labeling.exports.api_urls")),
     path("api/", include("training.api_urls")),
