@@ -48,7 +48,7 @@ def _members_page(
 def project_members(request: HttpRequest, project_id: int) -> HttpResponse:
     """List members; add an existing user by username with a role (or change their role)."""
     project = _managed_project(request, project_id)
-    form = MemberAddForm(request.POST or None)
+    form = MemberAddForm(request.POST if request.method == "POST" else None)
     if request.method != "POST":
         return _members_page(request, project, form)
     if form.is_valid():
@@ -87,7 +87,7 @@ def project_member_remove(request: HttpRequest, project_id: int) -> HttpResponse
 def project_import(request: HttpRequest, project_id: int) -> HttpResponse:
     """Upload a JSONL/CSV file of prompts; show a summary, or every problem with its line."""
     project = _managed_project(request, project_id)
-    form = ImportForm(request.POST or None, request.FILES or None)
+    form = ImportForm(request.POST, request.FILES) if request.method == "POST" else ImportForm()
     context = {"project": project, "form": form}
     status = 200
     if request.method == "POST":

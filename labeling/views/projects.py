@@ -53,7 +53,7 @@ def project_new(request: HttpRequest) -> HttpResponse:
     """Create a project (staff only); the creator becomes its manager."""
     if not request.user.is_staff:
         raise PermissionDenied("Only staff can create projects.")
-    form = ProjectForm(request.POST or None)
+    form = ProjectForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             project = project_create(**form.cleaned_data, user=request.user)
