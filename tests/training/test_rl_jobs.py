@@ -1,0 +1,87 @@
+"""RLOO and GRPO jobs (TRL trainers with the project's reward model) on the tiny policy."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from tests.training.rl_helpers import brevity_reward_model, read_metrics, weights_changed, write_prompts
+from training.jobs import common, grpo, rloo
+from training.jobs.rewards import correctness_reward, format_reward
+
+SYSTEM = {"run_dir": "r", "output_dir": "o", "model": "m", "reward_model": "rm", "prompts_file": "p"}
+
+
+@pytest.mark.parametrize("job", [grpo, rloo])
+def test_config_contract_and_kl_on_by_default(job):
+    config = common.config_from_dict(job.CONFIG_CLASS, dict(SYSTEM))
+    assert config.beta > 0  # TRL's GRPO default is 0 (no KL at all); PrefLoop keeps the policy near its start
+    assert job.SYSTEM_FIELDS <= {f.name for f in fields(job.CONFIG_CLASS)}
+    with pytest.raises(common.ConfigError, match="per_device_train_batch_size"):
+        common.config_from_dict(job.CONFIG_CLASS, {**SYSTEM, "per_device_train_batch_size": 6, "num_generations": 4})
+    with pytest.raises(common.ConfigError, match="num_generations"):
+        common.config_from_dict(job.CONFIG_CLASS, {**SYSTEM, "num_generations": 1})
+
+
+def test_grpo_config_checks_rule_rewards_and_weights():
+    make = lambda **kw: common.config_from_dict(grpo.GRPOJobConfig, {**SYSTEM, **kw})  # noqa: E731
+    assert make(rule_rewards=["format", "correctness"], reward_weights=[1.0, 0.5, 0.5]).reward_names() == [
+        "reward_model", "format", "correctness"]
+    with pytest.raises(common.ConfigError, match="rule_rewards"):
+        make(rule_rewards=["lenght"])
+    with pytest.raises(common.ConfigError, match="reward_weights"):
+        make(rule_rewards=["format"], reward_weights=[1.0])
+    with pytest.raises(common.ConfigError, match="rule_rewards"):
+        make(use_reward_model=False)
+    with pytest.raises(common.ConfigError, match="loss_type"):
+        make(loss_type="ppo")
+
+
+def test_grpo_reward_functions_put_the_reward_model_first(tiny_policy):
+    config = grpo.GRPOJobConfig(**{**SYSTEM, "reward_model": str(tiny_policy)}, rule_rewards=["format", "correctness"])
+    funcs, classes = grpo.reward_functions(config)
+    assert funcs[1:] == [format_reward, correctness_reward] and classes[1:] == [None, None]
+    assert funcs[0].config.num_labels == 1 and classes[0].padding_side == "right"
+    rule_only = grpo.GRPOJobConfig(**SYSTEM, use_reward_model=False, rule_rewards=["correctness"])
+    assert grpo.reward_functions(rule_only) == ([correctness_reward], [None])
+
+
+def _config(cls, tmp_path: Path, policy: Path, reward_model: Path, **overrides):
+    return cls(
+        run_dir=str(tmp_path / "run"), output_dir=str(tmp_path / "out"), model=str(policy), reward_model=str(reward_model),
+        prompts_file=str(write_prompts(tmp_path / "prompts.jsonl", n=16, with_reference=True)),
+        learning_rate=1e-3, per_device_train_batch_size=8, num_generations=4, max_completion_length=12, **overrides,
+    )
+
+
+@pytest.mark.slow
+def test_grpo_raises_the_reward_model_score_with_bounded_kl(tmp_path, tiny_policy, tmp_path_factory):
+    reward_model = brevity_reward_model(tiny_policy, tmp_path_factory.mktemp("rm"))
+    # Rule rewards ride along with weight 0: they are computed (with each row's reference) and logged only.
+    config = _config(grpo.GRPOJobConfig, tmp_path, tiny_policy, reward_model, max_steps=6,
+                     rule_rewards=["format", "correctness"], reward_weights=[1.0, 0.0, 0.0])
+    grpo.main(config)
+    steps = [r for r in read_metrics(tmp_path / "run") if "reward" in r]
+    assert len(steps) == 6 and steps[-1]["progress"] == 1.0
+    assert "rewards_correctness_reward_mean" in steps[0] and "rewards_format_reward_mean" in steps[0]
+    later = sum(r["reward"] for r in steps[3:]) / 3
+    assert later > steps[0]["reward"] + 0.3, steps
+    assert steps[0]["kl"] == 0.0 and max(r["kl"] for r in steps) < 5.0
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["steps"] == 6 and result["initial_reward"] == steps[0]["reward"]
+    out = tmp_path / "out"
+    assert weights_changed(tiny_policy, out) and not (out / "training_args.bin").exists()
+    assert common.load_causal_lm(str(out)) is not None and common.load_tokenizer(str(out)).chat_template
+
+
+@pytest.mark.slow
+def test_rloo_completes_and_changes_the_policy(tmp_path, tiny_policy, tmp_path_factory):
+    reward_model = brevity_reward_model(tiny_policy, tmp_path_factory.mktemp("rm"))
+    rloo.main(_config(rloo.RLOOJobConfig, tmp_path, tiny_policy, reward_model, max_steps=2))
+    steps = [r for r in read_metrics(tmp_path / "run") if "reward" in r]
+    assert [r["step"] for r in steps] == [1, 2] and all("kl" in r for r in steps)
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["steps"] == 2
+    assert (tmp_path / "out" / "COMPLETE").exists() and weights_changed(tiny_policy, tmp_path / "out")

@@ -1,0 +1,150 @@
+"""What the RLOO and GRPO jobs share: config fields, prompts as a dataset, TRL settings, saving.
+
+Both wrap TRL's trainers with the project's reward model as the reward function, kept
+conversational end to end: TRL renders prompt + completion with the reward model's chat
+template, which is how RewardTrainer rendered the pairs it learnt from.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from training.jobs import common
+from training.jobs.common import ConfigError, JobError, check_range
+
+SYSTEM_FIELDS: frozenset[str] = frozenset({"run_dir", "output_dir", "model", "reward_model", "prompts_file"})
+
+
+@dataclass(frozen=True)
+class OnlineJobConfig:
+    """Fields every group-sampling RL job (RLOO, GRPO) takes."""
+
+    run_dir: str  # system: metrics.jsonl and result.json go here
+    output_dir: str  # system: the trained policy (with tokenizer) is saved here
+    model: str  # system: starting policy; also the KL reference
+    reward_model: str  # system: sequence-classification reward model (num_labels=1)
+    prompts_file: str  # system: JSONL rows {"prompt_id", "prompt": [messages], "reference"}
+    learning_rate: float = 1e-6  # AdamW step size
+    num_train_epochs: float = 1.0  # passes over the prompts (ignored when max_steps > 0)
+    max_steps: int = -1  # stop after this many optimizer steps (-1 = use num_train_epochs)
+    per_device_train_batch_size: int = 8  # completions per device per step; a multiple of num_generations
+    gradient_accumulation_steps: int = 1  # steps accumulated before an update
+    num_generations: int = 4  # completions sampled per prompt (the group the baseline is taken over)
+    max_completion_length: int = 64  # most new tokens per completion
+    temperature: float = 0.7  # sampling temperature (also used for the log-probs)
+    beta: float = 0.05  # KL coefficient to the starting policy; 0 drops the reference model
+    epsilon: float = 0.2  # ratio clip
+    num_iterations: int = 1  # optimisation passes per generated batch
+    logging_steps: int = 1  # log (and write metrics) every N steps
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first out-of-range field."""
+        check_range("learning_rate", self.learning_rate, low=0.0, high=1.0)
+        check_range("num_train_epochs", self.num_train_epochs, low=0.01, high=1000)
+        check_range("max_steps", self.max_steps, low=-1, kind=int)
+        if self.max_steps == 0:
+            raise ConfigError("max_steps: must be -1 (use epochs) or a positive number")
+        for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "max_completion_length", "num_iterations", "logging_steps"):
+            check_range(name, getattr(self, name), low=1, kind=int)
+        check_range("num_generations", self.num_generations, low=2, kind=int)
+        if self.per_device_train_batch_size % self.num_generations:
+            raise ConfigError(f"per_device_train_batch_size: must be a multiple of num_generations ({self.num_generations})")
+        check_range("temperature", self.temperature, low=0.01, high=10.0)
+        check_range("beta", self.beta, low=0.0, high=100.0)
+        check_range("epsilon", self.epsilon, low=1e-6, high=10.0)
+        check_range("seed", self.seed, low=0, kind=int)
+
+
+def load_prompt_dataset(path: str) -> Any:
+    """Read the prompts_file as a datasets.Dataset with conversational `prompt` and `reference`."""
+    from datasets import Dataset
+
+    from training.jobs.rl.runtime import load_prompts
+
+    references = []
+    for row in common.read_jsonl(path):
+        ref = row.get("reference")
+        references.append(None if ref is None else str(ref))
+    prompts = load_prompts(path)  # validates every row, naming the bad line
+    return Dataset.from_dict({"prompt": prompts, "reference": references})
+
+
+def load_reward_function(path: str) -> tuple[Any, Any]:
+    """Load the reward model and its tokenizer the way TRL's reward-model path expects."""
+    tokenizer = common.load_tokenizer(path, padding_side="right")
+    model = common.load_reward_model(path)
+    model.config.pad_token_id = tokenizer.pad_token_id  # the classifier finds each sequence's end by it
+    return model.requires_grad_(False).eval(), tokenizer
+
+
+def trl_kwargs(config: OnlineJobConfig, work_dir: Path) -> dict[str, Any]:
+    """Map the shared job fields onto TRL's RLOOConfig/GRPOConfig arguments."""
+    return {
+        "learning_rate": config.learning_rate,
+        "num_train_epochs": config.num_train_epochs,
+        "max_steps": config.max_steps,
+        "per_device_train_batch_size": config.per_device_train_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "num_generations": config.num_generations,
+        "max_completion_length": config.max_completion_length,
+        "temperature": config.temperature,
+        "top_p": 1.0,
+        "top_k": 0,
+        "beta": config.beta,
+        "epsilon": config.epsilon,
+        "num_iterations": config.num_iterations,
+        "disable_dropout": True,
+        "log_completions": False,
+        **common.base_trainer_kwargs(output_dir=work_dir, seed=config.seed, logging_steps=config.logging_steps),
+    }
+
+
+def load_policy(config: OnlineJobConfig) -> tuple[Any, Any]:
+    """Load the policy in float32 (mixed precision comes from the trainer) and its left-padding tokenizer."""
+    import torch
+
+    return common.load_causal_lm(config.model, dtype=torch.float32), common.load_tokenizer(config.model)
+
+
+def save_trained_policy(trainer: Any, output_dir: str) -> None:
+    """Save the policy + tokenizer atomically; every process takes part (FSDP/ZeRO gather)."""
+    final = Path(output_dir)
+    staging = final.parent / f".staging-{final.name}"  # the same path on every process
+    trainer.save_model(str(staging))  # writes on the main process only
+    trainer.accelerator.wait_for_everyone()
+    if common.is_main_process():
+        with common.atomic_output_dir(final) as tmp:
+            for item in staging.iterdir():
+                if item.name != "training_args.bin":  # a pickle: model dirs hold safetensors only
+                    shutil.move(str(item), tmp / item.name)
+        shutil.rmtree(staging, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+
+
+def result_from_logs(log_history: list[dict[str, Any]]) -> dict[str, float]:
+    """Take mean reward and KL from the first and last logged steps."""
+    logged = [row for row in log_history if "reward" in row]
+    if not logged:
+        raise JobError("training logged no reward: no step completed")
+    first, last = logged[0], logged[-1]
+    result = {"initial_reward": first["reward"], "final_reward": last["reward"], "steps": last.get("step", len(logged))}
+    if "kl" in last:
+        result.update(initial_kl=first.get("kl", 0.0), final_kl=last["kl"])
+    return result
+
+
+def run_trainer(trainer: Any, config: OnlineJobConfig, work_dir: Path) -> None:
+    """Train, save the policy, and write result.json (rank 0)."""
+    if Path(config.output_dir).exists():
+        raise JobError(f"output directory already exists: {config.output_dir}")
+    trainer.train()
+    common.remove_tree(work_dir)
+    save_trained_policy(trainer, config.output_dir)
+    if common.is_main_process():
+        result = result_from_logs(trainer.state.log_history)
+        result["steps"] = trainer.state.global_step
+        common.write_json(Path(config.run_dir) / "result.json", result)
