@@ -40,7 +40,9 @@ class RankingForm(forms.Form):
         self.pairwise = project.k == 2 and len(responses) == 2
         if self.pairwise:
             choices = [c for c in PAIRWISE_CHOICES if c[0] != "tie" or project.allow_ties]
-            self.fields["choice"] = forms.ChoiceField(choices=choices, widget=forms.RadioSelect, label="Which is better?")
+            self.fields["choice"] = forms.ChoiceField(
+                choices=choices, widget=forms.RadioSelect, label="Which is better?"
+            )
             self.fields["strength"] = forms.TypedChoiceField(
                 choices=STRENGTH_CHOICES, coerce=int, required=False, widget=forms.RadioSelect, initial="2"
             )
@@ -127,9 +129,7 @@ class MemberRemoveForm(forms.Form):
 
 class ImportForm(forms.Form):
     file = forms.FileField(help_text="JSONL or CSV, UTF-8.")
-    format = forms.ChoiceField(
-        choices=[("", "From the file name"), ("jsonl", "JSONL"), ("csv", "CSV")], required=False
-    )
+    format = forms.ChoiceField(choices=[("", "From the file name"), ("jsonl", "JSONL"), ("csv", "CSV")], required=False)
 
 
 class ProjectForm(forms.Form):

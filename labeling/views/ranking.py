@@ -85,7 +85,9 @@ def _ranking_form(project: Project, comparison: Comparison, display_order: list[
     return RankingForm(project=project, responses=responses, **kwargs)
 
 
-def _fresh_form(project: Project, comparison: Comparison, display_order: list[int], *, ranking: Ranking | None = None) -> RankingForm:
+def _fresh_form(
+    project: Project, comparison: Comparison, display_order: list[int], *, ranking: Ranking | None = None
+) -> RankingForm:
     """Return an unbound form with a new idempotency key (and the stored order when editing)."""
     form = _ranking_form(project, comparison, display_order)
     initial = {"idempotency_key": uuid.uuid4().hex, "rendered_at": int(time.time() * 1000)}

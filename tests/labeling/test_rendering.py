@@ -12,7 +12,7 @@ from tests.factories import add_member, make_comparison, make_project, make_prom
 
 XSS = [
     "<script>alert('s1')</script>",
-    '<img src=x onerror="alert(\'s2\')">',
+    "<img src=x onerror=\"alert('s2')\">",
     "[click me](javascript:alert('s3'))",
     "[click me](JaVaScRiPt:alert('s4'))",
     "[data](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
@@ -21,11 +21,11 @@ XSS = [
     '<a href="/logout/" hx-post="/logout/" hx-trigger="load">x</a>',
     '<div hx-get="/admin/" hx-trigger="load" hx-swap="outerHTML">y</div>',
     "<svg onload=alert('s6')></svg>",
-    "<iframe src=\"https://evil.example\"></iframe>",
+    '<iframe src="https://evil.example"></iframe>',
     "<style>body{display:none}</style>",
     '<p style="position:fixed;top:0">cover</p>',
     "```html\n<script>alert('s7')</script>\n```",
-    '```"><img src=x onerror=alert(\'s8\')>\ncode\n```',
+    "```\"><img src=x onerror=alert('s8')>\ncode\n```",
     "[ref][1]\n\n[1]: javascript:alert('s9')",
     "<a href='https://ok.example' onclick='alert(1)'>ok</a>",
     "<!-- <script>alert('s10')</script> -->",
@@ -37,7 +37,22 @@ ALLOWED_LINK = ("http://", "https://", "mailto:")
 class _Collector(HTMLParser):
     """Collect (tag, attrs) of every element inside an element whose class list has `md`."""
 
-    VOID = {"br", "hr", "img", "input", "meta", "link", "source", "wbr", "area", "base", "col", "embed", "param", "track"}
+    VOID = {
+        "br",
+        "hr",
+        "img",
+        "input",
+        "meta",
+        "link",
+        "source",
+        "wbr",
+        "area",
+        "base",
+        "col",
+        "embed",
+        "param",
+        "track",
+    }
 
     def __init__(self) -> None:
         super().__init__()
@@ -87,7 +102,9 @@ def test_raw_html_is_shown_as_text_not_markup():
 
 
 def test_markdown_and_code_are_rendered_and_highlighted():
-    html = str(render_markdown("# Title\n\n**bold** [site](https://example.com)\n\n```python\ndef f():\n    return 1\n```"))
+    html = str(
+        render_markdown("# Title\n\n**bold** [site](https://example.com)\n\n```python\ndef f():\n    return 1\n```")
+    )
     assert "<h1>Title</h1>" in html and "<strong>bold</strong>" in html
     assert '<a href="https://example.com" target="_blank" rel="noopener nofollow noreferrer">site</a>' in html
     assert '<pre class="highlight"><code><span class="k">def</span>' in html
@@ -114,7 +131,10 @@ def test_xss_corpus_in_prompts_responses_and_instructions_is_inert_on_the_page(c
     user = make_user("victim")
     add_member(project, user)
     client.force_login(user)
-    for url in (reverse("labeling:comparison-rank", args=[project.pk]), reverse("labeling:project-detail", args=[project.pk])):
+    for url in (
+        reverse("labeling:comparison-rank", args=[project.pk]),
+        reverse("labeling:project-detail", args=[project.pk]),
+    ):
         html = client.get(url).content.decode()
         elements = rendered_elements(html)
         assert len(elements) > 10  # the markdown regions were found and parsed

@@ -55,8 +55,8 @@ def test_dashboard_shows_counts_and_per_annotator_medians(client, managed):
     assert 'data-testid="stat-complete">2<' in html  # overlap 2: c1 and c2 are complete
     assert 'data-testid="stat-rankings">4<' in html and "of 6 wanted" in html
     assert 'data-testid="stat-preferences">12<' in html  # 4 rankings × 3 pairs (K = 3, no ties)
-    assert "<td>ann</td><td class=\"num\">2</td><td class=\"num\">2.0 s</td>" in html
-    assert "<td>bob</td><td class=\"num\">2</td><td class=\"num\">7.0 s</td>" in html
+    assert '<td>ann</td><td class="num">2</td><td class="num">2.0 s</td>' in html
+    assert '<td>bob</td><td class="num">2</td><td class="num">7.0 s</td>' in html
     assert "<strong>1</strong> unsafe" in html
     full = client.get(reverse("labeling:project-dashboard", args=[project.pk])).content.decode()
     assert "<html" in full and 'aria-current="page">Dashboard' in full
@@ -77,7 +77,9 @@ def test_add_member_by_username_then_change_role(client, managed):
 
 def test_add_unknown_user_is_400_naming_the_username(client, managed):
     project, _ = managed
-    response = client.post(reverse("labeling:project-members", args=[project.pk]), {"username": "ghost", "role": "annotator"})
+    response = client.post(
+        reverse("labeling:project-members", args=[project.pk]), {"username": "ghost", "role": "annotator"}
+    )
     assert response.status_code == 400
     assert "Username: no active user is called &#x27;ghost&#x27;" in response.content.decode()
     assert Membership.objects.filter(project=project).count() == 1
@@ -107,7 +109,9 @@ def test_import_shows_summary_and_a_second_import_adds_nothing(client, managed):
     html = first.content.decode()
     assert first.status_code == 200 and "<html" not in html
     assert "<strong>2</strong> new prompts" in html and "<strong>1</strong> new comparison" in html
-    assert Prompt.objects.filter(project=project).count() == 2 and Comparison.objects.filter(project=project).count() == 1
+    assert (
+        Prompt.objects.filter(project=project).count() == 2 and Comparison.objects.filter(project=project).count() == 1
+    )
     again = client.post(url, {"file": _upload(rows)}).content.decode()
     assert "<strong>0</strong> new prompts, 2 already present" in again
     assert Prompt.objects.filter(project=project).count() == 2
@@ -136,8 +140,13 @@ def test_staff_creates_a_project_and_becomes_its_manager(client, db):
     client.force_login(admin)
     url = reverse("labeling:project-new")
     bad = client.post(url, {"name": "", "k": "12", "overlap": "1", "lease_minutes": "30"})
-    assert bad.status_code == 400 and "Responses per comparison (K): Ensure this value is less than or equal to 9" in bad.content.decode()
-    response = client.post(url, {"name": "Code review", "k": "3", "overlap": "2", "lease_minutes": "20", "allow_ties": "on"})
+    assert (
+        bad.status_code == 400
+        and "Responses per comparison (K): Ensure this value is less than or equal to 9" in bad.content.decode()
+    )
+    response = client.post(
+        url, {"name": "Code review", "k": "3", "overlap": "2", "lease_minutes": "20", "allow_ties": "on"}
+    )
     project = Project.objects.get(name="Code review")
     assert response.status_code == 302 and response["Location"] == reverse("labeling:project-detail", args=[project.pk])
     assert (project.k, project.overlap, project.allow_ties) == (3, 2, True)

@@ -81,7 +81,9 @@ def test_htmx_post_swaps_in_next_comparison_with_progress(client, setup):
     project, _, user = setup
     client.get(rank_url(project))
     lease = lease_of(user)
-    response = client.post(submit_url(project, lease.comparison_id), ranks_post(lease.display_order, [1, 1, 2]), headers=HX)
+    response = client.post(
+        submit_url(project, lease.comparison_id), ranks_post(lease.display_order, [1, 1, 2]), headers=HX
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert "<html" not in html and "Saved" in html
@@ -210,7 +212,10 @@ def test_without_javascript_time_spent_comes_from_render_time(client, setup):
     import time
 
     rendered_at = int(time.time() * 1000) - 3000
-    client.post(submit_url(project, lease.comparison_id), ranks_post(lease.display_order, [1, 2, 3], rendered_at=str(rendered_at)))
+    client.post(
+        submit_url(project, lease.comparison_id),
+        ranks_post(lease.display_order, [1, 2, 3], rendered_at=str(rendered_at)),
+    )
     assert 3000 <= Ranking.objects.get(annotator=user).time_spent_ms < 60_000
 
 
