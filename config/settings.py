@@ -237,4 +237,4 @@ LOGGING = {
 
 # Called (dotted paths, keyword args ranking_id, project_id) after a ranking commits: the
 # training side plugs its schedule check in here, so labeling never imports training.
-PREFLOOP_RANKING_HOOKS: list[str] = []
+PREFLOOP_RANKING_HOOKS: list[str] = ["training.services.schedules.schedules_on_ranking"]

@@ -23,6 +23,7 @@ from training.serializers import ModelVersionSerializer, RunCreateSerializer, Ru
 from training.services.generation import generation_round_start
 from training.services.registry import model_promote, model_rollback
 from training.services.runs import ActiveRunExists, run_cancel, run_create
+from training.services.triggers import TRAIN_KINDS, TrainRequest, train_start
 
 ERROR = OpenApiResponse(ErrorSerializer, description="Refused; `errors` names the field.")
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such object, or not a member of its project.")
@@ -114,6 +115,21 @@ def _snapshot(project: Project, snapshot_id: int | None) -> DatasetSnapshot | No
     return found
 
 
+def _train_request(project: Project, data: dict) -> TrainRequest:
+    """Turn the create-run payload into a TrainRequest (snapshot or fresh-snapshot filters, base model)."""
+    base = None
+    if data.get("base") is not None:
+        base = ModelVersion.objects.filter(pk=data["base"], project=project).first()
+        if base is None:
+            raise ValidationError({"base": f"no model {data['base']} in this project"})
+    snapshot_id = data.get("snapshot") if data.get("snapshot") is not None else data.get("snapshot_id")
+    prompts = data.get("prompts")
+    return TrainRequest(
+        kind=data["kind"], config=data["config"], snapshot=_snapshot(project, snapshot_id),
+        snapshot_params=data.get("snapshot_params"), base=base, prompts=dict(prompts) if prompts else None, nproc=data["nproc"],
+    )
+
+
 class ProjectRunListApi(generics.ListAPIView):
     serializer_class = RunSerializer
 
@@ -136,6 +152,8 @@ class ProjectRunListApi(generics.ListAPIView):
             if data["kind"] == RunKind.GENERATE:
                 prompts = data.get("prompts") or {"which": "unranked", "tag": ""}
                 run = generation_round_start(project=project, user=request.user, config=data["config"], **prompts)
+            elif data["kind"] in TRAIN_KINDS:
+                run = train_start(project=project, request=_train_request(project, data), user=request.user)
             else:
                 run = run_create(project=project, kind=data["kind"], config=data["config"], user=request.user,
                                  snapshot=_snapshot(project, data.get("snapshot")), nproc=data["nproc"])

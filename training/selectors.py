@@ -110,6 +110,7 @@ def project_loop_context(project: Project, *, user: Any = None) -> dict[str, Any
     """Return the context templates/training/partials/project_loop.html needs."""
     from labeling.access import is_manager
     from training.forms import GenerateRoundForm
+    from training.selectors_schedules import schedule_loop_context
 
     pointers = project_pointers(project)
     runs = list(runs_for_project(project)[:5])
@@ -125,4 +126,5 @@ def project_loop_context(project: Project, *, user: Any = None) -> dict[str, Any
         "active_runs": [r for r in runs if r.status in ACTIVE_RUN_STATUSES],
         "generate_form": generate_form,
         "can_manage": bool(user is not None and is_manager(user, project)),
+        **schedule_loop_context(project),
     }

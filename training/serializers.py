@@ -53,5 +53,12 @@ class RunCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=RunKind.choices)
     config = serializers.JSONField(required=False, default=dict, help_text="Hyperparameters; unknown keys are refused.")
     snapshot = serializers.IntegerField(required=False, allow_null=True, help_text="DatasetSnapshot id (reward, dpo, ...).")
+    snapshot_id = serializers.IntegerField(required=False, allow_null=True, help_text="Same as `snapshot`.")
+    snapshot_params = serializers.JSONField(
+        required=False, allow_null=True,
+        help_text="Export filters for a fresh snapshot (min_agreement, aggregation, exclude_flags, test_fraction, ...); "
+        "used when no snapshot is given. Without either, a fresh snapshot with the default filters is made.",
+    )
+    base = serializers.IntegerField(required=False, allow_null=True, help_text="Policy ModelVersion id to start from (default: the current policy).")
     nproc = serializers.IntegerField(required=False, default=1, min_value=1, max_value=64)
     prompts = PromptSelectionSerializer(required=False, help_text="generate: which prompts (unranked, all, tag).")

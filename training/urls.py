@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from training import views
+from training import views, views_train
 
 app_name = "training"
 
@@ -15,4 +15,9 @@ urlpatterns = [
     path("models/<int:version_id>/", views.model_detail, name="model-detail"),
     path("models/<int:version_id>/promote/", views.model_promote_view, name="model-promote"),
     path("models/<int:version_id>/rollback/", views.model_rollback_view, name="model-rollback"),
+    path("projects/<int:project_id>/train/", views_train.train_now, name="train-now"),
+    path("projects/<int:project_id>/schedules/", views_train.schedule_list, name="schedule-list"),
+    path("schedules/<int:schedule_id>/", views_train.schedule_edit, name="schedule-edit"),
+    path("schedules/<int:schedule_id>/toggle/", views_train.schedule_toggle, name="schedule-toggle"),
+    path("schedules/<int:schedule_id>/fire/", views_train.schedule_fire_now, name="schedule-fire"),
 ]

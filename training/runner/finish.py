@@ -16,6 +16,7 @@ from training.runner.prepare import PreparedJob
 from training.runner.process import Outcome
 from training.services.configs import MODEL_KINDS
 from training.services.generation import generation_output_ingest
+from training.services.recipes import recipe_advance_safely
 from training.services.registry import model_dir_is_complete, model_version_register
 
 ERROR_LINES = 20
@@ -112,6 +113,7 @@ def run_finish(run: Run, job: PreparedJob, outcome: Outcome) -> None:
     if outcome.returncode == 0 and outcome.stopped is None:
         try:
             if _succeed(run, job, logs):
+                recipe_advance_safely(run.pk)  # after commit; never raises: a chain problem leaves this run succeeded
                 return
         except ValidationError as exc:
             run_fail(run, error="; ".join(exc.messages), logs=logs)

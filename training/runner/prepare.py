@@ -110,6 +110,10 @@ def write_prompts_file(run: Run, path: Path) -> int:
     """Write the run's prompts as JSONL rows {prompt_id, prompt, reference}; return how many."""
     choice = run.inputs.get("prompts") or {"which": PromptChoice.ALL}
     prompts = prompts_for_generation(project=run.project, which=choice.get("which", PromptChoice.ALL), tag=choice.get("tag", ""))
+    if choice.get("ids") is not None:  # a recipe's evaluate step: the snapshot's held-out prompts only
+        prompts = prompts.filter(pk__in=choice["ids"])
+    if choice.get("exclude_ids"):  # a recipe's RL step: never train on the held-out prompts
+        prompts = prompts.exclude(pk__in=choice["exclude_ids"])
     count = 0
     with path.open("w", encoding="utf-8") as fh:
         for prompt in prompts.iterator():

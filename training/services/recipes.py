@@ -1,0 +1,218 @@
+"""Recipe chains: snapshot -> train -> evaluate -> promote -> generate, one Run per step.
+
+A chain is a small state machine kept on the runs themselves: each run of a chain carries
+`schedule`, `parent_run` and `inputs["recipe"] = {"name", "step", "snapshot_id"}`. When a run
+of a chain succeeds, the runner calls `recipe_advance(run)`, which records its decision in the
+run's `outputs["recipe"]` and queues the next step. A failed or cancelled step is never
+advanced, so the chain ends there and the current policy is left as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from labeling.models import DatasetSnapshot
+from training.models import ModelVersion, Recipe, Run, RunKind, RunStatus, Schedule
+from training.services.generation import generation_round_start
+from training.services.registry import model_promote
+from training.services.configs import config_validate
+from training.services.triggers import TrainRequest, held_out_prompt_ids, train_start, training_snapshot_create
+
+logger = logging.getLogger(__name__)
+
+# The runs of each recipe; promotion and "generate the next round" follow the evaluate step.
+RECIPE_STEPS: dict[str, tuple[str, ...]] = {
+    Recipe.DPO: (RunKind.DPO, RunKind.EVALUATE),
+    Recipe.REWARD_PPO: (RunKind.REWARD, RunKind.PPO, RunKind.EVALUATE),
+    Recipe.REWARD_GRPO: (RunKind.REWARD, RunKind.GRPO, RunKind.EVALUATE),
+    Recipe.REWARD_RLOO: (RunKind.REWARD, RunKind.RLOO, RunKind.EVALUATE),
+    Recipe.REWARD: (RunKind.REWARD,),
+}
+POLICY_KINDS = frozenset({RunKind.DPO, RunKind.PPO, RunKind.RLOO, RunKind.GRPO})
+# Schedule.config keys that are not a kind's hyperparameters.
+SNAPSHOT_KEY = "snapshot"
+GENERATE_PROMPTS_KEY = "generate_prompts"
+
+
+def schedule_kind_config(schedule: Schedule, kind: str) -> dict[str, Any]:
+    """Return the schedule's hyperparameters for one kind ({} = the job's defaults)."""
+    value = (schedule.config or {}).get(kind) or {}
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def recipe_start(*, schedule: Schedule, user: Any = None, reason: str = "") -> Run:
+    """Export a fresh snapshot with the schedule's filters and queue the recipe's first step."""
+    kind = RECIPE_STEPS[schedule.recipe][0]
+    config = schedule_kind_config(schedule, kind)
+    config_validate(kind, config)  # refuse before exporting anything
+    params = (schedule.config or {}).get(SNAPSHOT_KEY) or {}
+    # Every chain starts from its own snapshot: the data it trains on and the prompts it holds out.
+    snapshot = training_snapshot_create(project=schedule.project, params=params, user=user)
+    info = {"name": schedule.recipe, "step": 0, "reason": reason, "snapshot_id": snapshot.pk}
+    request = TrainRequest(kind=kind, config=config, snapshot=snapshot, inputs={"recipe": info})
+    return train_start(project=schedule.project, request=request, user=user, schedule=schedule)
+
+
+def promotion_decide(*, schedule: Schedule, win_rate: Any) -> tuple[bool, str]:
+    """Apply the evaluation gate: promote only when auto-promote is on and the win rate is high enough."""
+    if not schedule.auto_promote:
+        return False, "auto-promote is off: promote it by hand if you want it"
+    if not isinstance(win_rate, (int, float)) or isinstance(win_rate, bool) or math.isnan(win_rate):
+        return False, "the evaluation reported no win rate, so the gate cannot pass"
+    if win_rate >= schedule.min_win_rate:
+        return True, f"win rate {win_rate:.3f} ≥ minimum {schedule.min_win_rate:.3f}"
+    return False, f"win rate {win_rate:.3f} < minimum {schedule.min_win_rate:.3f}: the current policy stays"
+
+
+def _version(pk: Any) -> ModelVersion | None:
+    return ModelVersion.objects.filter(pk=pk).first() if pk else None
+
+
+def _chain_snapshot(info: dict[str, Any]) -> DatasetSnapshot | None:
+    return DatasetSnapshot.objects.filter(pk=info.get("snapshot_id")).first() if info.get("snapshot_id") else None
+
+
+def _next_info(info: dict[str, Any]) -> dict[str, Any]:
+    return {"name": info["name"], "step": info["step"] + 1, "snapshot_id": info.get("snapshot_id")}
+
+
+def _try_start(decision: dict[str, Any], start: Callable[[], Run]) -> Run | None:
+    """Start the next step; when it cannot start, say why in the decision and end the chain there."""
+    try:
+        return start()
+    except ValidationError as exc:
+        decision["stopped"] = "the next step could not start: " + "; ".join(exc.messages)
+        return None
+
+
+def _queue(run: Run, kind: str, *, base: ModelVersion | None, prompts: dict | None, extra: dict | None = None) -> Run:
+    """Queue the next training or evaluate step of the chain after `run`."""
+    info = run.inputs["recipe"]
+    request = TrainRequest(
+        kind=kind, config=schedule_kind_config(run.schedule, kind), snapshot=_chain_snapshot(info), base=base,
+        prompts=prompts, inputs={"recipe": _next_info(info), **(extra or {})},
+    )
+    return train_start(project=run.project, request=request, schedule=run.schedule, parent_run=run)
+
+
+def _after_reward(run: Run) -> tuple[dict[str, Any], Run | None]:
+    """Promote the new reward model (no gate for reward models) and queue the RL step, if any."""
+    version = _version(run.outputs.get("model_version_id"))
+    if version is None:
+        return {"promoted": False, "reason": "the reward run registered no model"}, None
+    model_promote(version=version)
+    decision = {"promoted": True, "version_id": version.pk, "reason": "reward models are promoted without an evaluation gate"}
+    steps = RECIPE_STEPS[run.inputs["recipe"]["name"]]
+    step = run.inputs["recipe"]["step"] + 1
+    if step >= len(steps):
+        return decision, None
+    snapshot = _chain_snapshot(run.inputs["recipe"])
+    held_out = held_out_prompt_ids(snapshot) if snapshot else []
+    prompts = {"which": "all", "tag": "", "exclude_ids": held_out}
+    extra = {"reward_version_id": version.pk}
+    return decision, _try_start(decision, lambda: _queue(run, steps[step], base=None, prompts=prompts, extra=extra))
+
+
+def _after_policy(run: Run) -> tuple[dict[str, Any], Run | None]:
+    """Queue the evaluation of the new policy against the policy it started from."""
+    candidate = _version(run.outputs.get("model_version_id"))
+    parent = _version(run.inputs.get("model_version_id"))
+    if candidate is None:
+        return {"promoted": False, "reason": "the training run registered no model"}, None
+    if parent is None:
+        return {"promoted": False, "reason": "the new policy has no registered parent to compare against; promote it by hand"}, None
+    snapshot = _chain_snapshot(run.inputs["recipe"])
+    held_out = held_out_prompt_ids(snapshot) if snapshot else []
+    prompts = {"which": "all", "tag": "", "ids": held_out} if held_out else {"which": "all", "tag": ""}
+    extra = {"ref_version_id": parent.pk, "held_out_prompts": len(held_out)}
+    decision: dict[str, Any] = {"evaluating": candidate.pk}
+    return decision, _try_start(decision, lambda: _queue(run, RunKind.EVALUATE, base=candidate, prompts=prompts, extra=extra))
+
+
+def _after_evaluate(run: Run) -> tuple[dict[str, Any], Run | None]:
+    """Promote the candidate when the gate passes; then generate the next round if the schedule says so."""
+    schedule = run.schedule
+    result = run.outputs.get("result") or {}
+    win_rate = result.get("win_rate")
+    promote, reason = promotion_decide(schedule=schedule, win_rate=win_rate)
+    candidate = _version(run.inputs.get("model_version_id"))
+    decision = {"promoted": False, "reason": reason, "win_rate": win_rate, "min_win_rate": schedule.min_win_rate,
+                "version_id": candidate.pk if candidate else None}
+    if promote and candidate is None:
+        decision["reason"] = "the evaluated model no longer exists"
+        return decision, None
+    if not promote:
+        return decision, None
+    model_promote(version=candidate)
+    decision["promoted"] = True
+    if not schedule.generate_next:
+        return decision, None
+    return decision, _try_start(decision, lambda: _generate_next(run))
+
+
+def _generate_next(run: Run) -> Run:
+    """Queue a generate round from the newly promoted policy, as the chain's last step."""
+    schedule = run.schedule
+    choice = (schedule.config or {}).get(GENERATE_PROMPTS_KEY) or {}
+    generate = generation_round_start(
+        project=run.project, user=None, which=choice.get("which", "all"), tag=choice.get("tag", ""),
+        config=schedule_kind_config(schedule, RunKind.GENERATE),
+    )
+    inputs = {**generate.inputs, "recipe": _next_info(run.inputs["recipe"])}
+    Run.objects.filter(pk=generate.pk).update(schedule=schedule, parent_run=run, inputs=inputs)
+    generate.inputs = inputs
+    return generate
+
+
+def _step(run: Run) -> tuple[dict[str, Any], Run | None]:
+    if run.kind == RunKind.REWARD:
+        return _after_reward(run)
+    if run.kind in POLICY_KINDS:
+        return _after_policy(run)
+    if run.kind == RunKind.EVALUATE:
+        return _after_evaluate(run)
+    return {}, None  # generate ends the chain: the next round is out for ranking
+
+
+def _record(run_id: int, decision: dict[str, Any]) -> None:
+    """Store the chain's decision for this run in its outputs (what the run page shows)."""
+    outputs = Run.objects.values_list("outputs", flat=True).get(pk=run_id) or {}
+    Run.objects.filter(pk=run_id).update(outputs={**outputs, "recipe": {**decision, "at": timezone.now().isoformat()}})
+
+
+@transaction.atomic
+def recipe_advance(run: Run) -> Run | None:
+    """Take the next step of a succeeded chain run; return the queued run, or None when the chain ends."""
+    run = Run.objects.select_for_update().select_related("schedule", "project").get(pk=run.pk)
+    if run.schedule is None or "recipe" not in run.inputs or run.status != RunStatus.SUCCEEDED:
+        return None
+    if "recipe" in run.outputs:
+        return None  # already advanced: a second call must not queue a second step
+    if run.inputs["recipe"].get("name") not in RECIPE_STEPS:
+        _record(run.pk, {"error": f"unknown recipe {run.inputs['recipe'].get('name')!r}"})
+        return None
+    decision, next_run = _step(run)
+    if next_run is not None:
+        decision["next_run_id"] = next_run.pk
+    _record(run.pk, {**decision, "ended": next_run is None})
+    return next_run
+
+
+def recipe_advance_safely(run_id: int) -> Run | None:
+    """Advance a chain from the runner's success path; a failure here is logged and marks nothing else wrong."""
+    try:
+        return recipe_advance(Run.objects.get(pk=run_id))
+    except Exception as exc:  # noqa: BLE001 - the run itself succeeded; only the chain stops
+        logger.exception("run %s: advancing its recipe failed", run_id)
+        try:
+            _record(run_id, {"ended": True, "error": f"advancing the recipe failed: {type(exc).__name__}: {exc}"})
+        except Exception:  # noqa: BLE001 - the database itself may be the problem
+            logger.exception("run %s: could not record the recipe failure", run_id)
+        return None

@@ -1,0 +1,133 @@
+"""Start a training run by hand or from a recipe: pick its data and base model, validate, queue it.
+
+Used by the "Train now" page, the admin actions on Project, the runs API and the recipe chains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from labeling.exports.services import snapshot_create
+from labeling.exports.split import TEST, split_of
+from labeling.models import DatasetSnapshot, Project, Prompt, SnapshotStatus
+from training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelVersion, Run, RunKind, Schedule
+from training.services.configs import config_validate, job_spec
+from training.services.runs import ActiveRunExists, run_create
+
+# The kinds "Train now" offers (generate has its own form; bootstrap and sft are not user-triggered here).
+TRAIN_KINDS: tuple[str, ...] = (RunKind.REWARD, RunKind.DPO, RunKind.PPO, RunKind.RLOO, RunKind.GRPO, RunKind.EVALUATE)
+# Training always reads the conversational JSONL export, whatever the user's export defaults are.
+TRAINING_EXPORT = {"kind": "preference", "format": "jsonl", "style": "conversational"}
+
+
+def kind_needs_snapshot(kind: str) -> bool:
+    """True when the kind's job reads preference pairs (a dataset snapshot)."""
+    return "train_file" in job_spec(kind).system_fields
+
+
+def kind_needs_prompts(kind: str) -> bool:
+    """True when the kind's job reads prompts (PPO, RLOO, GRPO, evaluate)."""
+    return "prompts_file" in job_spec(kind).system_fields
+
+
+def train_kinds_installed() -> list[str]:
+    """Return the trainable kinds whose job module can be imported, in menu order."""
+    found = []
+    for kind in TRAIN_KINDS:
+        try:
+            job_spec(kind)
+        except ValidationError:
+            continue
+        found.append(kind)
+    return found
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What to train: the kind, its hyperparameters, its data and where it starts from."""
+
+    kind: str
+    config: dict[str, Any] = field(default_factory=dict)
+    snapshot: DatasetSnapshot | None = None
+    snapshot_params: dict[str, Any] | None = None  # export filters for a fresh snapshot
+    base: ModelVersion | None = None  # the starting policy (evaluate: the candidate); None = current
+    prompts: dict[str, Any] | None = None  # {"which", "tag", "ids", "exclude_ids"} for prompt kinds
+    nproc: int = 1
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+def training_snapshot_create(*, project: Project, params: dict[str, Any], user: Any = None) -> DatasetSnapshot:
+    """Export a fresh preference snapshot in the form training jobs read (conversational JSONL)."""
+    if not isinstance(params, dict):
+        raise ValidationError({"snapshot_params": "must be a JSON object of export filters"})
+    clean = {"name": "training-data", **params, **TRAINING_EXPORT}
+    return snapshot_create(project=project, params=clean, user=user)
+
+
+def held_out_prompt_ids(snapshot: DatasetSnapshot) -> list[int]:
+    """Return the project's prompts on the test side of the snapshot's split (never trained on)."""
+    params = snapshot.params or {}
+    fraction = float(params.get("test_fraction") or 0.0)
+    if fraction <= 0:
+        return []
+    seed = int(params.get("seed") or 0)
+    rows = Prompt.objects.filter(project_id=snapshot.project_id).values_list("pk", "content_hash")
+    return [pk for pk, digest in rows if split_of(digest, seed=seed, test_fraction=fraction) == TEST]
+
+
+def _check_base(project: Project, kind: str, base: ModelVersion | None) -> None:
+    if base is None:
+        return
+    if base.project_id != project.pk:
+        raise ValidationError({"base": "the model belongs to another project"})
+    if base.kind != ModelKind.POLICY:
+        raise ValidationError({"base": f"{base.name} is a {base.kind} model; choose a policy to start {kind} from"})
+
+
+def _check_snapshot(project: Project, snapshot: DatasetSnapshot) -> None:
+    if snapshot.project_id != project.pk:
+        raise ValidationError({"snapshot": "the snapshot belongs to another project"})
+    if snapshot.status != SnapshotStatus.SUCCEEDED:
+        raise ValidationError({"snapshot": f"snapshot {snapshot.name} is {snapshot.status}, not ready"})
+    if snapshot.kind != "preference" or not any(name.endswith(".jsonl") for name in snapshot.files or {}):
+        raise ValidationError({"snapshot": f"snapshot {snapshot.name} is not a preference export in JSONL; export one as JSONL"})
+
+
+def _refuse_if_active(project: Project, kind: str) -> None:
+    """Refuse before exporting anything, so a refused click leaves no stray snapshot behind."""
+    active = Run.objects.filter(project=project, kind=kind, status__in=ACTIVE_RUN_STATUSES).first()
+    if active is not None:
+        raise ActiveRunExists(active)
+
+
+def train_start(
+    *, project: Project, request: TrainRequest, user: Any = None, schedule: Schedule | None = None, parent_run: Run | None = None
+) -> Run:
+    """Validate a training request, export its snapshot when asked for a fresh one, and queue the run.
+
+    Not atomic on purpose: an export can take minutes and must not hold the database's write lock
+    (SQLite) meanwhile. Hyperparameters are checked before anything is exported.
+    """
+    kind = request.kind
+    if kind not in TRAIN_KINDS:
+        raise ValidationError({"kind": f"choose one of {', '.join(TRAIN_KINDS)}"})
+    config_validate(kind, request.config)
+    _check_base(project, kind, request.base)
+    _refuse_if_active(project, kind)
+    snapshot = request.snapshot
+    if snapshot is not None:
+        _check_snapshot(project, snapshot)
+    elif kind_needs_snapshot(kind):
+        snapshot = training_snapshot_create(project=project, params=request.snapshot_params or {}, user=user)
+    inputs = dict(request.inputs)
+    if request.base is not None:
+        inputs["model_version_id"] = request.base.pk
+    if kind_needs_prompts(kind):
+        inputs["prompts"] = request.prompts or {"which": "all", "tag": ""}
+    return run_create(
+        project=project, kind=kind, config=request.config, user=user, snapshot=snapshot, nproc=request.nproc,
+        inputs=inputs, schedule=schedule, parent_run=parent_run,
+    )
