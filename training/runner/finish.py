@@ -73,6 +73,11 @@ def _read_result(run_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"result": data}
 
 
+def _model_label(model: str) -> str:
+    """Name an unregistered starting model: a local directory by its name, a hub id as is."""
+    return Path(model).name if model.startswith("/") else model
+
+
 def _register_outputs(run: Run, job: PreparedJob, result: dict[str, Any]) -> dict[str, Any]:
     """Register the model or ingest the generated responses; return what to keep in Run.outputs."""
     outputs: dict[str, Any] = {"result": result}
@@ -88,7 +93,7 @@ def _register_outputs(run: Run, job: PreparedJob, result: dict[str, Any]) -> dic
     if run.kind == RunKind.GENERATE:
         if job.output_file is None or not job.output_file.exists():
             raise ValidationError({"output_file": "the generate job exited 0 but wrote no output file"})
-        policy_name = job.start_version.name if job.start_version else run.inputs.get("model", "")
+        policy_name = job.start_version.name if job.start_version else _model_label(run.inputs.get("model", ""))
         outputs["generated"] = generation_output_ingest(run=run, output_file=job.output_file, policy_name=policy_name).as_dict()
         outputs["policy_version"] = policy_name
     return outputs

@@ -91,20 +91,23 @@ def generation_output_ingest(*, run: Run, output_file: str | Path, policy_name: 
     rows = _read_rows(Path(output_file))
     ids = {row.get("prompt_id") for row in rows if isinstance(row.get("prompt_id"), int)}
     prompts = Prompt.objects.in_bulk([i for i in ids if i is not None])
-    made = skipped = 0
-    responses: list[Response] = []
+    kept: list[tuple[Prompt, list[dict[str, Any]]]] = []
     for row in rows:
         prompt = prompts.get(row.get("prompt_id"))
         picked = _responses(row, project.k)
-        if prompt is None or prompt.project_id != project.pk or picked is None:
-            skipped += 1
-            continue
-        comparison = Comparison.objects.create(project=project, prompt=prompt, policy_version=policy_name[:200], source=SOURCE)
-        made += 1
-        for position, item in enumerate(picked):
-            params = item.get("params") if isinstance(item.get("params"), dict) else {}
-            responses.append(
-                Response(comparison=comparison, position=position, text=item["text"], model_name=policy_name[:300], generation_params=params)
-            )
-    Response.objects.bulk_create(responses)
+        if prompt is not None and prompt.project_id == project.pk and picked is not None:
+            kept.append((prompt, picked))
+    comparisons = Comparison.objects.bulk_create(
+        [Comparison(project=project, prompt=prompt, policy_version=policy_name[:200], source=SOURCE) for prompt, _ in kept]
+    )
+    responses = [
+        Response(
+            comparison=comparison, position=position, text=item["text"], model_name=policy_name[:300],
+            generation_params=item["params"] if isinstance(item.get("params"), dict) else {},
+        )
+        for comparison, (_, picked) in zip(comparisons, kept, strict=True)
+        for position, item in enumerate(picked)
+    ]
+    Response.objects.bulk_create(responses, batch_size=1000)
+    made, skipped = len(comparisons), len(rows) - len(comparisons)
     return IngestResult(comparisons=made, responses=len(responses), skipped_prompts=skipped)
