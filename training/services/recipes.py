@@ -167,7 +167,7 @@ def _generate_next(run: Run) -> Run:
     )
     inputs = {**generate.inputs, "recipe": _next_info(run.inputs["recipe"])}
     Run.objects.filter(pk=generate.pk).update(schedule=schedule, parent_run=run, inputs=inputs)
-    generate.inputs = inputs
+    generate.inputs, generate.schedule, generate.parent_run = inputs, schedule, run
     return generate
 
 

@@ -125,7 +125,7 @@ def train_start(
     inputs = dict(request.inputs)
     if request.base is not None:
         inputs["model_version_id"] = request.base.pk
-    if kind_needs_prompts(kind):
+    if request.prompts or kind_needs_prompts(kind):
         inputs["prompts"] = request.prompts or {"which": "all", "tag": ""}
     return run_create(
         project=project, kind=kind, config=request.config, user=user, snapshot=snapshot, nproc=request.nproc,
