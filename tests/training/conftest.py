@@ -40,35 +40,3 @@ def tiny_policy(tiny_policy_factory: Callable[..., Path]) -> Path:
     """Path of a tiny GPT-2 chat policy (tokenizer + safetensors), built once per session."""
     return tiny_policy_factory()
 
-
-def make_preference_rows(n: int, *, seed: int = 0, marker: str = "Sure!") -> list[dict]:
-    """Preference pairs a reward model can learn: every chosen answer starts with `marker`, no rejected one does.
-
-    Prompts and answers come from the bundled dialogues; margins cycle 1, 2, 3 like rank gaps.
-    """
-    import random
-
-    from training.jobs.tinymodel import load_dialogues
-
-    rng = random.Random(seed)
-    dialogues = load_dialogues()
-    rows = []
-    for i in range(n):
-        user, assistant = rng.choice(dialogues)["messages"]
-        other = rng.choice(dialogues)["messages"][1]["content"]
-        rows.append({
-            "prompt": [user],
-            "chosen": [{"role": "assistant", "content": f"{marker} {assistant['content']}"}],
-            "rejected": [{"role": "assistant", "content": rng.choice([assistant["content"], other])}],
-            "margin": float(1 + i % 3),
-            "comparison_id": i,  # provenance columns ride along and must be ignored
-        })
-    return rows
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    """Write rows as JSONL and return the path."""
-    import json
-
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path

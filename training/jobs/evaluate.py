@@ -1,0 +1,139 @@
+"""Evaluate job: compare a new policy with its parent on held-out prompts.
+
+Both policies answer every prompt; the reward model scores the answers. Reports the new
+policy's win rate (ties count half), each policy's mean reward, the KL from the parent
+(mean per token, estimated on the new policy's own samples), and mean response length.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from training.jobs import common
+
+
+@dataclass(frozen=True)
+class EvaluateJobConfig:
+    """Sample from `model` and `ref_model` on prompts_file and judge with `reward_model`."""
+
+    model: str  # system: the new policy
+    ref_model: str  # system: its parent
+    reward_model: str  # system: scores (prompt, answer) conversations
+    prompts_file: str  # system: JSONL rows {"prompt_id", "prompt": [messages], "reference"}
+    run_dir: str = ""  # system: metrics.jsonl and result.json
+    samples_per_prompt: int = 1  # answers per prompt and policy; rewards are averaged per prompt
+    temperature: float = 0.7  # sampling temperature for both policies (0 = greedy)
+    top_p: float = 0.95  # nucleus sampling mass
+    max_new_tokens: int = 64  # longest answer, in tokens
+    max_prompts: int = 0  # evaluate at most this many prompts (0 = all)
+    batch_size: int = 16  # prompts per generate() call
+    seed: int = 0  # same seed for both policies
+
+    def validate(self) -> None:
+        common.check_range("samples_per_prompt", self.samples_per_prompt, low=1, high=64, kind=int)
+        common.check_range("temperature", self.temperature, low=0.0, high=5.0)
+        common.check_range("top_p", self.top_p, low=0.01, high=1.0)
+        common.check_range("max_new_tokens", self.max_new_tokens, low=1, high=8192, kind=int)
+        common.check_range("max_prompts", self.max_prompts, low=0, kind=int)
+        common.check_range("batch_size", self.batch_size, low=1, high=4096, kind=int)
+        common.check_range("seed", self.seed, low=0, kind=int)
+
+
+CONFIG_CLASS = EvaluateJobConfig
+SYSTEM_FIELDS: frozenset[str] = frozenset({"model", "ref_model", "reward_model", "prompts_file", "run_dir"})
+
+
+def _sample(path: str, prompts: list, config: EvaluateJobConfig, device: str):  # type: ignore[no-untyped-def]
+    from training.jobs.sampling import SamplingParams, sample_all
+
+    model = common.load_causal_lm(path).to(device).eval()
+    tokenizer = common.load_tokenizer(path)
+    params = SamplingParams(config.temperature, config.top_p, config.max_new_tokens, config.seed)
+    grouped = sample_all(model, tokenizer, prompts, k=config.samples_per_prompt, params=params, device=device,
+                         batch_size=config.batch_size)
+    return model, tokenizer, grouped
+
+
+def _rewards(config: EvaluateJobConfig, prompts: list, grouped: list, device: str) -> list[float]:
+    """Mean reward per prompt over its samples."""
+    from training.jobs.sampling import reward_scores
+
+    model = common.load_reward_model(config.reward_model).to(device).eval()
+    tokenizer = common.load_tokenizer(config.reward_model)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    conversations = [p + [{"role": "assistant", "content": s.text}] for p, group in zip(prompts, grouped) for s in group]
+    scores = reward_scores(model, tokenizer, conversations, device=device, batch_size=config.batch_size)
+    k = config.samples_per_prompt
+    return [sum(scores[i * k:(i + 1) * k]) / k for i in range(len(prompts))]
+
+
+def kl_to_parent(new_model, new_tok, parent_path: str, grouped: list, device: str) -> float | None:  # type: ignore[no-untyped-def]
+    """Mean over the new policy's sampled tokens of log p_new − log p_parent (a Monte-Carlo KL estimate)."""
+    from training.jobs.sampling import response_logprobs
+
+    parent_tok = common.load_tokenizer(parent_path)
+    if parent_tok.get_vocab() != new_tok.get_vocab():
+        return None  # token-level KL needs a shared vocabulary
+    parent = common.load_causal_lm(parent_path).to(device).eval()
+    samples = [s for group in grouped for s in group if s.response_ids]
+    if not samples:
+        return None
+    new_lp = response_logprobs(new_model, samples, pad_id=new_tok.pad_token_id, device=device)
+    ref_lp = response_logprobs(parent, samples, pad_id=new_tok.pad_token_id, device=device)
+    total = sum(float((a - b).sum()) for a, b in zip(new_lp, ref_lp))
+    return total / sum(len(s.response_ids) for s in samples)
+
+
+def summarize(new_rewards: list[float], parent_rewards: list[float], new_grouped: list, parent_grouped: list) -> dict[str, Any]:
+    """Win rate (ties half), mean rewards and mean lengths in tokens."""
+    wins = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(new_rewards, parent_rewards))
+
+    def mean_length(grouped: list) -> float:
+        lengths = [len(s.response_ids) for group in grouped for s in group]
+        return sum(lengths) / max(len(lengths), 1)
+
+    return {
+        "prompts": len(new_rewards),
+        "win_rate": wins / len(new_rewards),
+        "mean_reward": sum(new_rewards) / len(new_rewards),
+        "parent_mean_reward": sum(parent_rewards) / len(parent_rewards),
+        "mean_length": mean_length(new_grouped),
+        "parent_mean_length": mean_length(parent_grouped),
+    }
+
+
+def main(config: EvaluateJobConfig) -> None:
+    from training.jobs.generate import read_prompts
+
+    if not common.is_main_process():
+        return
+    rows = read_prompts(config.prompts_file)
+    prompts = [r["prompt"] for r in rows][: config.max_prompts or None]
+    device = common.pick_device().device
+    metrics = common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl") if config.run_dir else None
+    new_model, new_tok, new_grouped = _sample(config.model, prompts, config, device)
+    _progress(metrics, 1, 0.3)
+    parent_model, _, parent_grouped = _sample(config.ref_model, prompts, config, device)
+    del parent_model  # only its samples are needed from here; kl_to_parent reloads it when vocabularies match
+    _progress(metrics, 2, 0.6)
+    new_rewards = _rewards(config, prompts, new_grouped, device)
+    parent_rewards = _rewards(config, prompts, parent_grouped, device)
+    _progress(metrics, 3, 0.8)
+    result = summarize(new_rewards, parent_rewards, new_grouped, parent_grouped)
+    result["kl_to_parent"] = kl_to_parent(new_model, new_tok, config.ref_model, new_grouped, device)
+    if metrics is not None:
+        metrics.write(4, 1.0, **{k: v for k, v in result.items() if isinstance(v, (int, float))})
+        common.write_json(Path(config.run_dir) / "result.json", result)
+
+
+def _progress(metrics: common.MetricsWriter | None, step: int, progress: float) -> None:
+    if metrics is not None:
+        metrics.write(step, progress)
+
+
+if __name__ == "__main__":
+    sys.exit(common.run_job(main, EvaluateJobConfig))
