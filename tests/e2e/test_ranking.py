@@ -36,7 +36,7 @@ def _bar(page, response_id: int):
 
 def _drag_above(page, source_id: int, target_id: int) -> None:
     """Drag a card by its bar with the mouse and drop it just above another card."""
-    _bar(page, source_id).scroll_into_view_if_needed()
+    _bar(page, source_id).evaluate("bar => bar.scrollIntoView({block: 'center'})")  # clear of the sticky action bar
     src = _bar(page, source_id).bounding_box()
     page.mouse.move(src["x"] + 40, src["y"] + src["height"] / 2)
     page.mouse.down()
@@ -143,5 +143,33 @@ def test_plain_form_ranks_without_javascript(browser, live_server, login):
         assert "Saved" in page.inner_text(".messages")
         ranking = Ranking.objects.get(comparison_id=first, annotator=user)
         assert ranking.order == [[shown[1], shown[2]], [shown[0]], [shown[3]]]
+    finally:
+        context.close()
+
+
+def test_touch_drag_reorders_cards(browser, live_server, login):
+    project, user = _ranking_project("Touch")
+    context = browser.new_context(viewport={"width": 412, "height": 915}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    try:
+        login(page, user)
+        page.goto(f"{live_server.url}/projects/{project.pk}/rank/")
+        shown = _card_ids(page)
+        _bar(page, shown[1]).evaluate("bar => bar.scrollIntoView({block: 'center'})")
+        src = _bar(page, shown[1]).bounding_box()
+        cdp = context.new_cdp_session(page)
+        x, y = src["x"] + 30, src["y"] + src["height"] / 2
+
+        def touch(kind: str, y_pos: float) -> None:
+            points = [] if kind == "touchEnd" else [{"x": x, "y": y_pos}]
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+        touch("touchStart", y)
+        touch("touchMove", y - 5)
+        top = _bar(page, shown[0]).bounding_box()["y"]  # measured after the cards collapse
+        for step in range(1, 11):
+            touch("touchMove", y + (top - 4 - y) * step / 10)
+        touch("touchEnd", top - 4)
+        assert _card_ids(page) == [shown[1], shown[0], shown[2], shown[3]]
     finally:
         context.close()
