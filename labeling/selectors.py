@@ -60,6 +60,7 @@ class DashboardStats:
     # Share of rankings whose best group holds the response shown at each position (1-based):
     # with random display order these should be about equal; a slope means position bias.
     top_by_position: list[tuple[int, float]] = field(default_factory=list)
+    position_rankings: int = 0  # rankings with a recorded display order (the base of top_by_position)
     flagged: dict[str, int] = field(default_factory=dict)
 
 
@@ -166,7 +167,7 @@ def _annotator_stats(project: Project) -> list[AnnotatorStats]:
     )
 
 
-def _top_by_position(project: Project, k: int) -> tuple[list[tuple[int, float]], dict[str, int]]:
+def _top_by_position(project: Project, k: int) -> tuple[list[tuple[int, float]], int, dict[str, int]]:
     top: Counter[int] = Counter()
     flags: Counter[str] = Counter()
     counted = 0
@@ -179,16 +180,17 @@ def _top_by_position(project: Project, k: int) -> tuple[list[tuple[int, float]],
         best = set(order[0])
         top.update(n + 1 for n, rid in enumerate(shown) if rid in best)
     shares = [(pos, top[pos] / counted if counted else 0.0) for pos in range(1, k + 1)]
-    return shares, dict(flags)
+    return shares, counted, dict(flags)
 
 
 def dashboard_stats(*, project: Project) -> DashboardStats:
     """Collect the manager dashboard's figures for one project."""
-    top, flags = _top_by_position(project, project.k)
+    top, counted, flags = _top_by_position(project, project.k)
     return DashboardStats(
         progress=project_progress(project=project),
         preferences=Preference.objects.filter(comparison__project=project).count(),
         annotators=_annotator_stats(project),
         top_by_position=top,
+        position_rankings=counted,
         flagged=flags,
     )

@@ -191,7 +191,7 @@ def ranking_create(request: HttpRequest, project_id: int, comparison_id: int) ->
         return _refused(request, context, error=f"{FIELD_LABELS.get(exc.field, exc.field)}: {exc.message}", status=400)
     except RankingConflict as exc:
         return _refused(request, context, error=str(exc), status=409)
-    return _after_write(request, project, "Ranking updated." if editing else "Saved. Here is the next one.")
+    return _after_write(request, project, "Ranking updated." if editing else "Saved.")
 
 
 @login_required

@@ -58,8 +58,25 @@ def test_dashboard_shows_counts_and_per_annotator_medians(client, managed):
     assert '<td>ann</td><td class="num">2</td><td class="num">2.0 s</td>' in html
     assert '<td>bob</td><td class="num">2</td><td class="num">7.0 s</td>' in html
     assert "<strong>1</strong> unsafe" in html
+    assert "No rankings with a recorded display order yet." in html  # rankings made without a lease
     full = client.get(reverse("labeling:project-dashboard", args=[project.pk])).content.decode()
     assert "<html" in full and 'aria-current="page">Dashboard' in full
+
+
+def test_dashboard_measures_position_bias_from_display_orders(client, managed):
+    project, _ = managed
+    ann = make_user("ann")
+    add_member(project, ann)
+    for n in range(4):
+        comparison = make_comparison(project)
+        ids = list(comparison.responses.values_list("id", flat=True))
+        shown = ids if n < 3 else ids[::-1]  # the first response is shown first three times out of four
+        _rank(comparison, ann, spent=100)
+        comparison.rankings.update(display_order=shown)
+    html = client.get(reverse("labeling:project-dashboard", args=[project.pk])).content.decode()
+    assert "based on 4 rankings" in html
+    assert 'data-testid="top-at-1">75%<' in html and 'data-testid="top-at-3">25%<' in html
+    assert 'data-testid="top-at-2">0%<' in html
 
 
 def test_add_member_by_username_then_change_role(client, managed):
