@@ -27,10 +27,13 @@ def project_list(request: HttpRequest) -> HttpResponse:
     return render_page(request, "labeling/project_list.html", {"projects": projects})
 
 
-def _loop_context(project: Project) -> Any:
-    """Return the training loop panel's context, via a hook so labeling never imports training."""
+def _loop_context(project: Project, user: Any) -> Any:
+    """Return the training loop panel's context, via a hook so labeling never imports training.
+
+    settings.PREFLOOP_PROJECT_LOOP_CONTEXT names a callable `(project, *, user) -> dict`.
+    """
     dotted = getattr(settings, "PREFLOOP_PROJECT_LOOP_CONTEXT", "")
-    return import_string(dotted)(project) if dotted else None
+    return import_string(dotted)(project, user=user) if dotted else None
 
 
 @login_required
@@ -43,7 +46,7 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
         "mine": selectors.annotator_progress(project=project, annotator=request.user),
         "overall": selectors.project_progress(project=project),
         "has_ranked": Ranking.objects.filter(comparison__project=project, annotator=request.user).exists(),
-        "loop": _loop_context(project),
+        "loop": _loop_context(project, request.user),
     }
     return render_page(request, "labeling/project_detail.html", context)
 

@@ -254,3 +254,25 @@ def test_pairwise_without_choice_is_400(client, pair):
     project, lease, _ = pair
     response = client.post(submit_url(project, lease.comparison_id), {"strength": "2"}, headers=HX)
     assert response.status_code == 400 and "Which is better?" in response.content.decode()
+
+
+def test_late_submit_after_lease_expired_and_comparison_taken_is_409_not_lost_silently(client, db):
+    project = make_project(k=3, overlap=1)
+    comparison = make_comparison(project)
+    slow, fast = make_user("slow"), make_user("fast")
+    for user in (slow, fast):
+        add_member(project, user)
+    client.force_login(slow)
+    client.get(rank_url(project))
+    lease = lease_of(slow)
+    Assignment.objects.filter(pk=lease.pk).update(expires_at=lease.created_at)  # the lease ran out
+    client.force_login(fast)
+    client.get(rank_url(project))
+    fast_lease = lease_of(fast)
+    assert fast_lease.comparison_id == comparison.pk  # the expired lease went back to the pool
+    client.post(submit_url(project, comparison.pk), ranks_post(fast_lease.display_order, [1, 2, 3]))
+    client.force_login(slow)
+    response = client.post(submit_url(project, comparison.pk), ranks_post(lease.display_order, [3, 2, 1]), headers=HX)
+    assert response.status_code == 409
+    assert "lease on this comparison expired" in response.content.decode()
+    assert list(Ranking.objects.values_list("annotator__username", flat=True)) == ["fast"]
