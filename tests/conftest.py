@@ -18,6 +18,8 @@ def _data_dir(settings, tmp_path):
     settings.RUNS_DIR = settings.DATA_DIR / "runs"
     settings.EXPORTS_DIR = settings.DATA_DIR / "exports"
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # The real hasher costs about a second per user on this machine; tests need no real hashing.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tests should not trip the login limiter or leak cached state between each other.
     from django.core.cache import cache
 
