@@ -97,10 +97,12 @@ class ProjectImportApi(APIView):
     def post(self, request: Request, pk: int) -> Response:
         project = project_get_for_member(request.user, pk)
         require_manager(request.user, project)
-        upload, rows = request.FILES.get("file"), request.data.get("rows")
+        data = request.data
+        upload = request.FILES.get("file")
+        rows = data if isinstance(data, list) else data.get("rows")  # a bare JSON list is the rows
         if upload is None and rows is None:
             return _error("file", 'send a multipart "file" or a JSON body {"rows": [...]}')
-        fmt = request.data.get("format") or None
+        fmt = (data.get("format") if not isinstance(data, list) else None) or None
         try:
             result = prompts_import(project=project, upload=upload, rows=rows, fmt=fmt, user=request.user)
         except ImportValidationError as exc:

@@ -204,6 +204,12 @@ def test_bad_import_gets_400_with_errors_by_line_and_imports_nothing(manager_api
     assert Prompt.objects.count() == 0
 
 
+def test_rows_sent_as_a_bare_list_or_a_string_are_handled(manager_api, project):
+    assert manager_api.post(f"/api/projects/{project.pk}/import/", [{"prompt": "Hi"}], format="json").status_code == 200
+    response = manager_api.post(f"/api/projects/{project.pk}/import/", {"rows": "prompt,x"}, format="json")
+    assert response.status_code == 400 and "rows must be a list" in response.json()["errors"][0]["message"]
+
+
 def test_import_without_file_or_rows_is_a_400(manager_api, project):
     response = manager_api.post(f"/api/projects/{project.pk}/import/", {}, format="json")
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "file"
@@ -266,3 +272,19 @@ def test_complete_comparisons_count_in_the_project(api, project):
     body = claim(api, project)
     api.post(f"/api/comparisons/{body['id']}/ranking/", {"order": best_first(body)}, format="json")
     assert Comparison.objects.get(pk=body["id"]).complete
+
+
+def test_labeling_api_schema_generates_without_warnings():
+    from django.urls import include, path
+    from drf_spectacular.drainage import GENERATOR_STATS
+    from drf_spectacular.generators import SchemaGenerator
+
+    GENERATOR_STATS.reset()
+    generator = SchemaGenerator(patterns=[path("api/", include("labeling.api_urls"))])
+    with GENERATOR_STATS.silence():
+        schema = generator.get_schema(request=None, public=True)
+    assert not GENERATOR_STATS._warn_cache and not GENERATOR_STATS._error_cache, dict(GENERATOR_STATS._warn_cache)
+    assert set(schema["paths"]) == {
+        "/api/projects/", "/api/projects/{id}/", "/api/projects/{id}/import/", "/api/projects/{id}/comparisons/next/",
+        "/api/projects/{id}/preferences/", "/api/comparisons/{id}/ranking/", "/api/comparisons/{id}/skip/",
+    }
