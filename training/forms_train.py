@@ -73,26 +73,51 @@ class TrainForm(forms.Form):
     """Where a run starts and what it reads; the kind's hyperparameters come in a HyperparameterForm."""
 
     base = forms.ModelChoiceField(
-        queryset=ModelVersion.objects.none(), required=False, empty_label="Current policy",
+        queryset=ModelVersion.objects.none(),
+        required=False,
+        empty_label="Current policy",
         help_text="The policy to start from (evaluate: the policy to evaluate against its parent).",
     )
     data = forms.ChoiceField(
         choices=[(FRESH, "A fresh snapshot with these filters"), (EXISTING, "An existing snapshot")],
-        initial=FRESH, widget=forms.RadioSelect, label="Preference data",
+        initial=FRESH,
+        widget=forms.RadioSelect,
+        label="Preference data",
     )
-    snapshot = forms.ModelChoiceField(queryset=DatasetSnapshot.objects.none(), required=False, empty_label="Choose a snapshot")
+    snapshot = forms.ModelChoiceField(
+        queryset=DatasetSnapshot.objects.none(), required=False, empty_label="Choose a snapshot"
+    )
     exclude_flags = forms.MultipleChoiceField(
-        choices=_choices(FLAGS), initial=list(FLAGS), required=False, widget=forms.CheckboxSelectMultiple, label="Exclude rankings flagged"
+        choices=_choices(FLAGS),
+        initial=list(FLAGS),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Exclude rankings flagged",
     )
-    min_agreement = forms.FloatField(initial=0.0, min_value=0.0, max_value=1.0, help_text="Share of rankings (0–1) that must agree on a pair.")
-    aggregation = forms.ChoiceField(choices=_choices(AGGREGATIONS), initial="all", help_text="How several annotators' rankings combine.")
+    min_agreement = forms.FloatField(
+        initial=0.0, min_value=0.0, max_value=1.0, help_text="Share of rankings (0–1) that must agree on a pair."
+    )
+    aggregation = forms.ChoiceField(
+        choices=_choices(AGGREGATIONS), initial="all", help_text="How several annotators' rankings combine."
+    )
     pairs = forms.ChoiceField(choices=_choices(PAIR_SELECTIONS), initial="all", label="Pair selection")
-    test_fraction = forms.FloatField(initial=ExportParams.test_fraction, min_value=0.0, max_value=0.5,
-                                     help_text="Share of prompts held out for evaluation (split by prompt).")
-    which = forms.ChoiceField(label="Prompts", choices=PromptChoice.CHOICES, initial=PromptChoice.ALL, widget=forms.RadioSelect)
+    test_fraction = forms.FloatField(
+        initial=ExportParams.test_fraction,
+        min_value=0.0,
+        max_value=0.5,
+        help_text="Share of prompts held out for evaluation (split by prompt).",
+    )
+    which = forms.ChoiceField(
+        label="Prompts", choices=PromptChoice.CHOICES, initial=PromptChoice.ALL, widget=forms.RadioSelect
+    )
     tag = forms.CharField(label="Tag", required=False, max_length=100, help_text="Only for “Prompts with a tag”.")
-    nproc = forms.IntegerField(initial=1, min_value=1, max_value=64, label="Processes",
-                               help_text="More than 1 runs under torchrun (CPU) or accelerate launch (GPUs).")
+    nproc = forms.IntegerField(
+        initial=1,
+        min_value=1,
+        max_value=64,
+        label="Processes",
+        help_text="More than 1 runs under torchrun (CPU) or accelerate launch (GPUs).",
+    )
 
     SNAPSHOT_FIELDS = ("data", "snapshot", "exclude_flags", "min_agreement", "aggregation", "pairs", "test_fraction")
     PROMPT_FIELDS = ("which", "tag")
@@ -100,12 +125,16 @@ class TrainForm(forms.Form):
     def __init__(self, *args: Any, project: Project, kind: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.project, self.kind = project, kind
-        self.fields["base"].queryset = ModelVersion.objects.filter(project=project, kind=ModelKind.POLICY).order_by("-id")
+        self.fields["base"].queryset = ModelVersion.objects.filter(project=project, kind=ModelKind.POLICY).order_by(
+            "-id"
+        )
         self.fields["snapshot"].queryset = DatasetSnapshot.objects.filter(
             project=project, status=SnapshotStatus.SUCCEEDED, kind="preference"
         ).order_by("-id")
         self.needs_snapshot, self.needs_prompts = kind_needs_snapshot(kind), kind_needs_prompts(kind)
-        unused = (() if self.needs_snapshot else self.SNAPSHOT_FIELDS) + (() if self.needs_prompts else self.PROMPT_FIELDS)
+        unused = (() if self.needs_snapshot else self.SNAPSHOT_FIELDS) + (
+            () if self.needs_prompts else self.PROMPT_FIELDS
+        )
         for name in unused:
             del self.fields[name]
 
@@ -131,28 +160,60 @@ class TrainForm(forms.Form):
             snapshot_params["exclude_flags"] = data.get("exclude_flags") or []
         if self.needs_prompts:
             prompts = {"which": data["which"], "tag": (data.get("tag") or "").strip()}
-        return TrainRequest(kind=self.kind, config=config, snapshot=snapshot, snapshot_params=snapshot_params,
-                            base=data.get("base"), prompts=prompts, nproc=data["nproc"])
+        return TrainRequest(
+            kind=self.kind,
+            config=config,
+            snapshot=snapshot,
+            snapshot_params=snapshot_params,
+            base=data.get("base"),
+            prompts=prompts,
+            nproc=data["nproc"],
+        )
 
 
 class ScheduleForm(forms.Form):
     """A project's schedule: recipe, triggers, the evaluation gate, and per-kind hyperparameters."""
 
-    recipe = forms.ChoiceField(choices=Recipe.choices, initial=Recipe.DPO,
-                               help_text="The chain: snapshot → train → evaluate → promote → generate.")
-    every_n_preferences = forms.IntegerField(required=False, min_value=1, label="Every N new preferences",
-                                             help_text="Fire after this many new preferences since the last run.")
-    every_hours = forms.FloatField(required=False, min_value=0.01, label="Every T hours",
-                                   help_text="Fire this long after the last run, once there is something new.")
-    auto_promote = forms.BooleanField(required=False, help_text="Promote the new policy when it passes the evaluation gate.")
-    min_win_rate = forms.FloatField(initial=0.5, min_value=0.0, max_value=1.0, label="Minimum win rate",
-                                    help_text="Reward-model win rate against its parent on held-out prompts (0–1).")
-    generate_next = forms.BooleanField(required=False, label="Generate the next round",
-                                       help_text="After a promotion, sample new comparisons from the new policy.")
+    recipe = forms.ChoiceField(
+        choices=Recipe.choices,
+        initial=Recipe.DPO,
+        help_text="The chain: snapshot → train → evaluate → promote → generate.",
+    )
+    every_n_preferences = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Every N new preferences",
+        help_text="Fire after this many new preferences since the last run.",
+    )
+    every_hours = forms.FloatField(
+        required=False,
+        min_value=0.01,
+        label="Every T hours",
+        help_text="Fire this long after the last run, once there is something new.",
+    )
+    auto_promote = forms.BooleanField(
+        required=False, help_text="Promote the new policy when it passes the evaluation gate."
+    )
+    min_win_rate = forms.FloatField(
+        initial=0.5,
+        min_value=0.0,
+        max_value=1.0,
+        label="Minimum win rate",
+        help_text="Reward-model win rate against its parent on held-out prompts (0–1).",
+    )
+    generate_next = forms.BooleanField(
+        required=False,
+        label="Generate the next round",
+        help_text="After a promotion, sample new comparisons from the new policy.",
+    )
     enabled = forms.BooleanField(required=False, initial=True)
-    config = forms.JSONField(required=False, initial=dict, label="Hyperparameters (JSON)",
-                             help_text='Per kind, e.g. {"dpo": {"beta": 0.1}, "snapshot": {"min_agreement": 0.5}}; empty = defaults.',
-                             widget=forms.Textarea(attrs={"rows": 4}))
+    config = forms.JSONField(
+        required=False,
+        initial=dict,
+        label="Hyperparameters (JSON)",
+        help_text='Per kind, e.g. {"dpo": {"beta": 0.1}, "snapshot": {"min_agreement": 0.5}}; empty = defaults.',
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -163,9 +224,14 @@ class ScheduleForm(forms.Form):
     def schedule_data(self) -> ScheduleData:
         data = self.cleaned_data
         return ScheduleData(
-            recipe=data["recipe"], enabled=data["enabled"], every_n_preferences=data["every_n_preferences"],
-            every_hours=data["every_hours"], auto_promote=data["auto_promote"], min_win_rate=data["min_win_rate"],
-            generate_next=data["generate_next"], config=data.get("config") or {},
+            recipe=data["recipe"],
+            enabled=data["enabled"],
+            every_n_preferences=data["every_n_preferences"],
+            every_hours=data["every_hours"],
+            auto_promote=data["auto_promote"],
+            min_win_rate=data["min_win_rate"],
+            generate_next=data["generate_next"],
+            config=data.get("config") or {},
         )
 
     def add_service_error(self, exc: ValidationError) -> None:

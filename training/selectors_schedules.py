@@ -34,7 +34,9 @@ def _at(moment: datetime, now: datetime) -> str:
     return f"at {local:%H:%M}" if local.date() == today.date() else f"on {local:%Y-%m-%d} at {local:%H:%M}"
 
 
-def _text(schedule: Schedule, fresh: int, remaining: int | None, at: datetime | None, blocking: Run | None, now: datetime) -> str:
+def _text(
+    schedule: Schedule, fresh: int, remaining: int | None, at: datetime | None, blocking: Run | None, now: datetime
+) -> str:
     if not schedule.enabled:
         return "disabled"
     if blocking is not None:
@@ -57,7 +59,9 @@ def schedule_status(schedule: Schedule, *, now: datetime | None = None) -> Sched
     remaining = max(schedule.every_n_preferences - fresh, 0) if schedule.every_n_preferences is not None else None
     at = next_time(schedule)
     blocking = schedule_active_run(schedule) if schedule.enabled else None
-    return ScheduleStatus(schedule, fresh, remaining, at, blocking, _text(schedule, fresh, remaining, at, blocking, now))
+    return ScheduleStatus(
+        schedule, fresh, remaining, at, blocking, _text(schedule, fresh, remaining, at, blocking, now)
+    )
 
 
 def schedules_for_project(project: Project) -> list[ScheduleStatus]:

@@ -27,7 +27,9 @@ from training.services.triggers import train_kinds_installed, train_start
 HP_PREFIX = "hp"
 
 
-def _render(request: HttpRequest, template: str, context: dict[str, Any], *, partial: str | None = None, status: int = 200) -> HttpResponse:
+def _render(
+    request: HttpRequest, template: str, context: dict[str, Any], *, partial: str | None = None, status: int = 200
+) -> HttpResponse:
     htmx = getattr(request, "htmx", None)
     name = f"{template}#{partial}" if partial and htmx and not htmx.boosted else template
     return render(request, name, context, status=status)
@@ -88,7 +90,12 @@ def _schedule(request: HttpRequest, schedule_id: int) -> tuple[Schedule, Project
 
 
 def _schedules_context(project: Project, form: ScheduleForm | None = None) -> dict[str, Any]:
-    return {"project": project, "loop": schedule_loop_context(project), "form": form or ScheduleForm(), "can_manage": True}
+    return {
+        "project": project,
+        "loop": schedule_loop_context(project),
+        "form": form or ScheduleForm(),
+        "can_manage": True,
+    }
 
 
 @login_required
@@ -125,7 +132,13 @@ def schedule_edit(request: HttpRequest, schedule_id: int) -> HttpResponse:
             messages.success(request, "Schedule saved.")
             return redirect("training:schedule-list", project.pk)
     status = 400 if request.method == "POST" else 200
-    context = {"project": project, "schedule": schedule, "status": schedule_status(schedule), "form": form, "can_manage": True}
+    context = {
+        "project": project,
+        "schedule": schedule,
+        "status": schedule_status(schedule),
+        "form": form,
+        "can_manage": True,
+    }
     return _render(request, "training/train_schedule_edit.html", context, status=status)
 
 

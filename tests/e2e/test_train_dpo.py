@@ -56,7 +56,10 @@ def _learnable_project(policy_dir):
     return project, policy
 
 
-def test_manager_trains_dpo_from_the_project_page_and_promotes_it(page, live_server, login, screenshot, settings, worker_thread, tiny_policy_dir):
+@pytest.mark.usefixtures("worker_thread")
+def test_manager_trains_dpo_from_the_project_page_and_promotes_it(
+    page, live_server, login, screenshot, settings, tiny_policy_dir
+):
     settings.PREFLOOP_PROJECT_LOOP_CONTEXT = "training.selectors.project_loop_context"
     settings.PREFLOOP_RUNNER_POLL_S = 0.2
     project, policy = _learnable_project(tiny_policy_dir)
@@ -72,8 +75,13 @@ def test_manager_trains_dpo_from_the_project_page_and_promotes_it(page, live_ser
     expect(page.locator("input[name=hp-beta]")).to_have_value("0.1")  # pre-filled with the job's default
     page.check("input[name=data][value=fresh]")
     page.fill("input[name=test_fraction]", "0.25")
-    for name, value in {"learning_rate": "0.0005", "max_steps": "6", "per_device_train_batch_size": "4",
-                        "max_length": "128", "logging_steps": "1"}.items():
+    for name, value in {
+        "learning_rate": "0.0005",
+        "max_steps": "6",
+        "per_device_train_batch_size": "4",
+        "max_length": "128",
+        "logging_steps": "1",
+    }.items():
         page.fill(f"input[name=hp-{name}]", value)
     with page.expect_navigation():
         page.click("[data-testid=train-submit]")

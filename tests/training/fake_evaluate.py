@@ -32,10 +32,17 @@ def main(config: FakeEvaluateConfig) -> None:
         raise common.JobError("fake evaluation failure")
     prompt_ids = [row["prompt_id"] for row in common.read_jsonl(config.prompts_file)]
     common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl").write(1, 1.0, win_rate=config.win_rate)
-    common.write_json(Path(config.run_dir) / "result.json", {
-        "win_rate": config.win_rate, "mean_reward": 0.1, "kl_to_parent": 0.01,
-        "model": config.model, "ref_model": config.ref_model, "prompt_ids": prompt_ids,
-    })
+    common.write_json(
+        Path(config.run_dir) / "result.json",
+        {
+            "win_rate": config.win_rate,
+            "mean_reward": 0.1,
+            "kl_to_parent": 0.01,
+            "model": config.model,
+            "ref_model": config.ref_model,
+            "prompt_ids": prompt_ids,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ def rank_new_comparisons(project: Any, n: int, *, annotator: Any = None, marker:
     made = []
     for _ in range(n):
         prompt = make_prompt(project)
-        comparison = make_comparison(project, prompt=prompt, texts=[f"{marker} A kind answer to {prompt.pk}.", f"No. ({prompt.pk})"])
+        comparison = make_comparison(
+            project, prompt=prompt, texts=[f"{marker} A kind answer to {prompt.pk}.", f"No. ({prompt.pk})"]
+        )
         best, worst = comparison.responses.order_by("position").values_list("pk", flat=True)
         ranking_submit(comparison=comparison, annotator=annotator, data={"order": [[best], [worst]]})
         made.append(comparison)

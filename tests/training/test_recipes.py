@@ -44,14 +44,22 @@ def _schedule(project, **fields):
 
 
 def _version(project, name, kind=ModelKind.POLICY, parent=None):
-    return model_version_register(project=project, kind=kind, name=name, path=str(complete_model_dir(name)), parent=parent)
+    return model_version_register(
+        project=project, kind=kind, name=name, path=str(complete_model_dir(name)), parent=parent
+    )
 
 
 def _succeeded(project, schedule, kind, *, step, snapshot, inputs=None, outputs=None, parent_run=None) -> Run:
     recipe = {"name": schedule.recipe, "step": step, "snapshot_id": snapshot.pk}
     return Run.objects.create(
-        project=project, kind=kind, status=RunStatus.SUCCEEDED, schedule=schedule, snapshot=snapshot, parent_run=parent_run,
-        inputs={"recipe": recipe, **(inputs or {})}, outputs=outputs or {},
+        project=project,
+        kind=kind,
+        status=RunStatus.SUCCEEDED,
+        schedule=schedule,
+        snapshot=snapshot,
+        parent_run=parent_run,
+        inputs={"recipe": recipe, **(inputs or {})},
+        outputs=outputs or {},
     )
 
 
@@ -63,12 +71,24 @@ def test_a_trained_policy_is_evaluated_against_its_parent_on_held_out_prompts(lo
     project, parent, reward, snapshot = loop
     schedule = _schedule(project)
     candidate = _version(project, "dpo-1", parent=parent)
-    trained = _succeeded(project, schedule, RunKind.DPO, step=0, snapshot=snapshot,
-                         inputs={"model_version_id": parent.pk}, outputs={"model_version_id": candidate.pk, "result": {}})
+    trained = _succeeded(
+        project,
+        schedule,
+        RunKind.DPO,
+        step=0,
+        snapshot=snapshot,
+        inputs={"model_version_id": parent.pk},
+        outputs={"model_version_id": candidate.pk, "result": {}},
+    )
 
     evaluate = recipe_advance(trained)
 
-    assert (evaluate.kind, evaluate.status, evaluate.parent_run_id, evaluate.schedule_id) == ("evaluate", "queued", trained.pk, schedule.pk)
+    assert (evaluate.kind, evaluate.status, evaluate.parent_run_id, evaluate.schedule_id) == (
+        "evaluate",
+        "queued",
+        trained.pk,
+        schedule.pk,
+    )
     assert evaluate.inputs["model_version_id"] == candidate.pk and evaluate.inputs["ref_version_id"] == parent.pk
     held_out = held_out_prompt_ids(snapshot)
     assert 0 < len(held_out) < Prompt.objects.filter(project=project).count()
@@ -84,9 +104,15 @@ def _evaluated(loop, *, win_rate, **schedule_fields):
     project, parent, reward, snapshot = loop
     schedule = _schedule(project, **schedule_fields)
     candidate = _version(project, "dpo-1", parent=parent)
-    run = _succeeded(project, schedule, RunKind.EVALUATE, step=1, snapshot=snapshot,
-                     inputs={"model_version_id": candidate.pk, "ref_version_id": parent.pk},
-                     outputs={"result": {"win_rate": win_rate, "mean_reward": 0.2, "kl_to_parent": 0.05}})
+    run = _succeeded(
+        project,
+        schedule,
+        RunKind.EVALUATE,
+        step=1,
+        snapshot=snapshot,
+        inputs={"model_version_id": candidate.pk, "ref_version_id": parent.pk},
+        outputs={"result": {"win_rate": win_rate, "mean_reward": 0.2, "kl_to_parent": 0.05}},
+    )
     return project, parent, candidate, run
 
 
@@ -129,7 +155,9 @@ def test_a_reward_step_promotes_the_reward_model_and_queues_rl_on_training_promp
     project, parent, old_reward, snapshot = loop
     schedule = _schedule(project, recipe=Recipe.REWARD_PPO)
     new_reward = _version(project, "reward-1", kind=ModelKind.REWARD)
-    trained = _succeeded(project, schedule, RunKind.REWARD, step=0, snapshot=snapshot, outputs={"model_version_id": new_reward.pk})
+    trained = _succeeded(
+        project, schedule, RunKind.REWARD, step=0, snapshot=snapshot, outputs={"model_version_id": new_reward.pk}
+    )
 
     ppo = recipe_advance(trained)
 
@@ -143,7 +171,9 @@ def test_the_reward_recipe_ends_after_promoting_the_reward_model(loop):
     project, parent, old_reward, snapshot = loop
     schedule = _schedule(project, recipe=Recipe.REWARD)
     new_reward = _version(project, "reward-1", kind=ModelKind.REWARD)
-    trained = _succeeded(project, schedule, RunKind.REWARD, step=0, snapshot=snapshot, outputs={"model_version_id": new_reward.pk})
+    trained = _succeeded(
+        project, schedule, RunKind.REWARD, step=0, snapshot=snapshot, outputs={"model_version_id": new_reward.pk}
+    )
     assert recipe_advance(trained) is None
     assert ProjectModels.objects.get(project=project).reward == new_reward
     trained.refresh_from_db()
@@ -155,8 +185,15 @@ def test_a_step_that_cannot_start_ends_the_chain_and_says_why(loop):
     schedule = _schedule(project)
     candidate = _version(project, "dpo-1", parent=parent)
     Run.objects.create(project=project, kind=RunKind.EVALUATE)  # someone's evaluate run is already queued
-    trained = _succeeded(project, schedule, RunKind.DPO, step=0, snapshot=snapshot,
-                         inputs={"model_version_id": parent.pk}, outputs={"model_version_id": candidate.pk})
+    trained = _succeeded(
+        project,
+        schedule,
+        RunKind.DPO,
+        step=0,
+        snapshot=snapshot,
+        inputs={"model_version_id": parent.pk},
+        outputs={"model_version_id": candidate.pk},
+    )
     assert recipe_advance(trained) is None
     trained.refresh_from_db()
     assert "a evaluate run is already active" in trained.outputs["recipe"]["stopped"]
@@ -187,10 +224,16 @@ def _run_chain(project, first: Run, limit: int = 5) -> list[Run]:
 @pytest.mark.slow
 def test_a_whole_dpo_chain_through_the_runner_promotes_and_generates(loop):
     project, parent, reward, snapshot = loop
-    schedule = _schedule(project, generate_next=True, config={"evaluate": {"win_rate": 0.8}, "snapshot": {"test_fraction": 0.5}})
+    schedule = _schedule(
+        project, generate_next=True, config={"evaluate": {"win_rate": 0.8}, "snapshot": {"test_fraction": 0.5}}
+    )
     first = schedule_fire(schedule_id=schedule.pk, force=True)
     runs = _run_chain(project, first)
-    assert [(r.kind, r.status) for r in runs] == [("dpo", "succeeded"), ("evaluate", "succeeded"), ("generate", "succeeded")]
+    assert [(r.kind, r.status) for r in runs] == [
+        ("dpo", "succeeded"),
+        ("evaluate", "succeeded"),
+        ("generate", "succeeded"),
+    ]
     dpo, evaluate, generate = runs
     new_policy = _current_policy(project)
     assert new_policy.pk == dpo.outputs["model_version_id"] and new_policy.parent == parent

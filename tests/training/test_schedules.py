@@ -206,16 +206,32 @@ def test_schedule_page_creates_edits_disables_and_shows_the_next_trigger(client,
     settings.PREFLOOP_PROJECT_LOOP_CONTEXT = "training.selectors.project_loop_context"
     _manager_client(client, project2)
     url = reverse("training:schedule-list", args=[project2.pk])
-    bad = client.post(url, {"recipe": "dpo", "min_win_rate": "0.5", "config": '{"dpo": {"beta": -1}}', "every_n_preferences": "4"})
+    bad = client.post(
+        url, {"recipe": "dpo", "min_win_rate": "0.5", "config": '{"dpo": {"beta": -1}}', "every_n_preferences": "4"}
+    )
     assert bad.status_code == 400 and "dpo.beta" in bad.content.decode()
     none = client.post(url, {"recipe": "dpo", "min_win_rate": "0.5", "config": "{}"})
     assert none.status_code == 400 and "Set a number of new preferences" in none.content.decode()
 
-    response = client.post(url, {"recipe": "dpo", "every_n_preferences": "4", "min_win_rate": "0.6", "auto_promote": "on",
-                                 "enabled": "on", "config": '{"dpo": {"beta": 0.2}}'})
+    response = client.post(
+        url,
+        {
+            "recipe": "dpo",
+            "every_n_preferences": "4",
+            "min_win_rate": "0.6",
+            "auto_promote": "on",
+            "enabled": "on",
+            "config": '{"dpo": {"beta": 0.2}}',
+        },
+    )
     assert response.status_code == 302
     schedule = Schedule.objects.get(project=project2)
-    assert (schedule.every_n_preferences, schedule.min_win_rate, schedule.auto_promote, schedule.config) == (4, 0.6, True, {"dpo": {"beta": 0.2}})
+    assert (schedule.every_n_preferences, schedule.min_win_rate, schedule.auto_promote, schedule.config) == (
+        4,
+        0.6,
+        True,
+        {"dpo": {"beta": 0.2}},
+    )
     rank_new_comparisons(project2, 1)
     page = client.get(reverse("labeling:project-detail", args=[project2.pk])).content.decode()
     assert 'data-testid="schedule-next">in 3 preferences<' in page
@@ -223,7 +239,9 @@ def test_schedule_page_creates_edits_disables_and_shows_the_next_trigger(client,
 
     edit = reverse("training:schedule-edit", args=[schedule.pk])
     assert 'value="4"' in client.get(edit).content.decode()
-    client.post(edit, {"recipe": "dpo", "every_n_preferences": "2", "min_win_rate": "0.6", "enabled": "on", "config": "{}"})
+    client.post(
+        edit, {"recipe": "dpo", "every_n_preferences": "2", "min_win_rate": "0.6", "enabled": "on", "config": "{}"}
+    )
     schedule.refresh_from_db()
     assert schedule.every_n_preferences == 2
 

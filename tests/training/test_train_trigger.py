@@ -37,8 +37,18 @@ def _url(project, kind="dpo"):
 
 
 def _post(client, project, **fields):
-    data = {"kind": "dpo", "data": "fresh", "exclude_flags": ["unsafe", "all_bad"], "min_agreement": "0", "aggregation": "all",
-            "pairs": "all", "test_fraction": "0.2", "nproc": "1", "hp-beta": "0.1", **fields}
+    data = {
+        "kind": "dpo",
+        "data": "fresh",
+        "exclude_flags": ["unsafe", "all_bad"],
+        "min_agreement": "0",
+        "aggregation": "all",
+        "pairs": "all",
+        "test_fraction": "0.2",
+        "nproc": "1",
+        "hp-beta": "0.1",
+        **fields,
+    }
     return client.post(reverse("training:train-now", args=[project.pk]), data)
 
 
@@ -135,7 +145,10 @@ def test_project_page_offers_train_now_to_managers_only(client, ranked, settings
     page = client.get(reverse("labeling:project-detail", args=[project.pk])).content.decode()
     assert 'data-testid="open-train"' in page and 'data-testid="prefs-since-last-run">6<' in page
     client.force_login(annotator)
-    assert 'data-testid="open-train"' not in client.get(reverse("labeling:project-detail", args=[project.pk])).content.decode()
+    assert (
+        'data-testid="open-train"'
+        not in client.get(reverse("labeling:project-detail", args=[project.pk])).content.decode()
+    )
 
 
 def _api(client, project, payload):
@@ -147,7 +160,9 @@ def test_api_refuses_bad_hyperparameters_naming_the_field(client, ranked):
     client.force_login(manager)
     response = _api(client, project, {"kind": "dpo", "config": {"beta": -1}, "snapshot_params": {}})
     assert response.status_code == 400
-    assert response.json()["errors"][0]["field"] == "config" and response.json()["errors"][0]["message"].startswith("beta:")
+    assert response.json()["errors"][0]["field"] == "config" and response.json()["errors"][0]["message"].startswith(
+        "beta:"
+    )
     bad_filter = _api(client, project, {"kind": "dpo", "snapshot_params": {"min_agreement": 7}})
     assert bad_filter.status_code == 400 and bad_filter.json()["errors"][0]["field"] == "min_agreement"
     assert not Run.objects.exists() and not DatasetSnapshot.objects.exists()
@@ -156,7 +171,9 @@ def test_api_refuses_bad_hyperparameters_naming_the_field(client, ranked):
 def test_api_trains_on_fresh_snapshot_params_or_a_snapshot_id(client, ranked):
     project, manager = ranked
     client.force_login(manager)
-    response = _api(client, project, {"kind": "dpo", "config": {"beta": 0.3}, "snapshot_params": {"test_fraction": 0.25}})
+    response = _api(
+        client, project, {"kind": "dpo", "config": {"beta": 0.3}, "snapshot_params": {"test_fraction": 0.25}}
+    )
     assert response.status_code == 201
     run = Run.objects.get(pk=response.json()["id"])
     assert run.snapshot.params["test_fraction"] == 0.25 and run.config["beta"] == 0.3
@@ -179,7 +196,9 @@ def test_admin_actions_train_now_with_defaults(client, ranked):
     admin_user = make_user(staff=True)
     client.force_login(admin_user)
     changelist = reverse("admin:labeling_project_changelist")
-    response = client.post(changelist, {"action": "train_dpo_now", "_selected_action": [project.pk, empty.pk]}, follow=True)
+    response = client.post(
+        changelist, {"action": "train_dpo_now", "_selected_action": [project.pk, empty.pk]}, follow=True
+    )
     html = response.content.decode()
     run = Run.objects.get(kind="dpo")
     assert run.project == project and run.snapshot is not None and run.created_by == admin_user

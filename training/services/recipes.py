@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from labeling.models import DatasetSnapshot
 from training.models import ModelVersion, Recipe, Run, RunKind, RunStatus, Schedule
+from training.services.configs import config_validate
 from training.services.generation import generation_round_start
 from training.services.registry import model_promote
-from training.services.configs import config_validate
 from training.services.triggers import TrainRequest, held_out_prompt_ids, train_start, training_snapshot_create
 
 logger = logging.getLogger(__name__)
@@ -96,8 +96,12 @@ def _queue(run: Run, kind: str, *, base: ModelVersion | None, prompts: dict | No
     """Queue the next training or evaluate step of the chain after `run`."""
     info = run.inputs["recipe"]
     request = TrainRequest(
-        kind=kind, config=schedule_kind_config(run.schedule, kind), snapshot=_chain_snapshot(info), base=base,
-        prompts=prompts, inputs={"recipe": _next_info(info), **(extra or {})},
+        kind=kind,
+        config=schedule_kind_config(run.schedule, kind),
+        snapshot=_chain_snapshot(info),
+        base=base,
+        prompts=prompts,
+        inputs={"recipe": _next_info(info), **(extra or {})},
     )
     return train_start(project=run.project, request=request, schedule=run.schedule, parent_run=run)
 
@@ -108,7 +112,11 @@ def _after_reward(run: Run) -> tuple[dict[str, Any], Run | None]:
     if version is None:
         return {"promoted": False, "reason": "the reward run registered no model"}, None
     model_promote(version=version)
-    decision = {"promoted": True, "version_id": version.pk, "reason": "reward models are promoted without an evaluation gate"}
+    decision = {
+        "promoted": True,
+        "version_id": version.pk,
+        "reason": "reward models are promoted without an evaluation gate",
+    }
     steps = RECIPE_STEPS[run.inputs["recipe"]["name"]]
     step = run.inputs["recipe"]["step"] + 1
     if step >= len(steps):
@@ -127,13 +135,18 @@ def _after_policy(run: Run) -> tuple[dict[str, Any], Run | None]:
     if candidate is None:
         return {"promoted": False, "reason": "the training run registered no model"}, None
     if parent is None:
-        return {"promoted": False, "reason": "the new policy has no registered parent to compare against; promote it by hand"}, None
+        return {
+            "promoted": False,
+            "reason": "the new policy has no registered parent to compare against; promote it by hand",
+        }, None
     snapshot = _chain_snapshot(run.inputs["recipe"])
     held_out = held_out_prompt_ids(snapshot) if snapshot else []
     prompts = {"which": "all", "tag": "", "ids": held_out} if held_out else {"which": "all", "tag": ""}
     extra = {"ref_version_id": parent.pk, "held_out_prompts": len(held_out)}
     decision: dict[str, Any] = {"evaluating": candidate.pk}
-    return decision, _try_start(decision, lambda: _queue(run, RunKind.EVALUATE, base=candidate, prompts=prompts, extra=extra))
+    return decision, _try_start(
+        decision, lambda: _queue(run, RunKind.EVALUATE, base=candidate, prompts=prompts, extra=extra)
+    )
 
 
 def _after_evaluate(run: Run) -> tuple[dict[str, Any], Run | None]:
@@ -143,8 +156,13 @@ def _after_evaluate(run: Run) -> tuple[dict[str, Any], Run | None]:
     win_rate = result.get("win_rate")
     promote, reason = promotion_decide(schedule=schedule, win_rate=win_rate)
     candidate = _version(run.inputs.get("model_version_id"))
-    decision = {"promoted": False, "reason": reason, "win_rate": win_rate, "min_win_rate": schedule.min_win_rate,
-                "version_id": candidate.pk if candidate else None}
+    decision = {
+        "promoted": False,
+        "reason": reason,
+        "win_rate": win_rate,
+        "min_win_rate": schedule.min_win_rate,
+        "version_id": candidate.pk if candidate else None,
+    }
     if promote and candidate is None:
         decision["reason"] = "the evaluated model no longer exists"
         return decision, None
@@ -162,7 +180,10 @@ def _generate_next(run: Run) -> Run:
     schedule = run.schedule
     choice = (schedule.config or {}).get(GENERATE_PROMPTS_KEY) or {}
     generate = generation_round_start(
-        project=run.project, user=None, which=choice.get("which", "all"), tag=choice.get("tag", ""),
+        project=run.project,
+        user=None,
+        which=choice.get("which", "all"),
+        tag=choice.get("tag", ""),
         config=schedule_kind_config(schedule, RunKind.GENERATE),
     )
     inputs = {**generate.inputs, "recipe": _next_info(run.inputs["recipe"])}

@@ -47,12 +47,14 @@ class ScheduleData:
 def schedule_config_validate(recipe: str, config: Any) -> dict[str, Any]:
     """Check the per-kind hyperparameters of a schedule; ValidationError names the kind and field."""
     if not isinstance(config, dict):
-        raise ValidationError({"config": "must be a JSON object like {\"dpo\": {\"beta\": 0.1}}"})
+        raise ValidationError({"config": 'must be a JSON object like {"dpo": {"beta": 0.1}}'})
     allowed = {*RECIPE_STEPS[recipe], RunKind.GENERATE, SNAPSHOT_KEY, GENERATE_PROMPTS_KEY}
     clean: dict[str, Any] = {}
     for key, value in config.items():
         if key not in allowed:
-            raise ValidationError({"config": f"{key}: not a step of the {recipe} recipe; use {', '.join(sorted(allowed))}"})
+            raise ValidationError(
+                {"config": f"{key}: not a step of the {recipe} recipe; use {', '.join(sorted(allowed))}"}
+            )
         if not isinstance(value, dict):
             raise ValidationError({"config": f"{key}: must be a JSON object"})
         if key in (SNAPSHOT_KEY, GENERATE_PROMPTS_KEY):
@@ -87,7 +89,15 @@ def schedule_save(*, project: Project, data: ScheduleData, schedule: Schedule | 
     schedule = schedule or Schedule(project=project)
     if schedule.project_id != project.pk:
         raise ValidationError({"schedule": "the schedule belongs to another project"})
-    for name in ("recipe", "enabled", "every_n_preferences", "every_hours", "auto_promote", "min_win_rate", "generate_next"):
+    for name in (
+        "recipe",
+        "enabled",
+        "every_n_preferences",
+        "every_hours",
+        "auto_promote",
+        "min_win_rate",
+        "generate_next",
+    ):
         setattr(schedule, name, getattr(data, name))
     schedule.config = config
     if schedule.pk is None:
@@ -111,7 +121,9 @@ def latest_preference_id(project: Project | int) -> int:
 
 def new_preferences(schedule: Schedule) -> int:
     """Count the project's preferences stored since the schedule last fired."""
-    return Preference.objects.filter(comparison__project_id=schedule.project_id, id__gt=schedule.last_preference_id).count()
+    return Preference.objects.filter(
+        comparison__project_id=schedule.project_id, id__gt=schedule.last_preference_id
+    ).count()
 
 
 def schedule_active_run(schedule: Schedule) -> Run | None:
@@ -163,13 +175,20 @@ def _record_failure(schedule: Schedule, reason: str, exc: ValidationError) -> Ru
     """Keep a failed run as the visible record of a firing that could not start (e.g. nothing to export)."""
     now = timezone.now()
     return Run.objects.create(
-        project_id=schedule.project_id, kind=RECIPE_STEPS[schedule.recipe][0], status=RunStatus.FAILED, schedule=schedule,
+        project_id=schedule.project_id,
+        kind=RECIPE_STEPS[schedule.recipe][0],
+        status=RunStatus.FAILED,
+        schedule=schedule,
         inputs={"recipe": {"name": schedule.recipe, "step": 0, "reason": reason}},
-        error="the schedule fired but could not start: " + "; ".join(exc.messages), started_at=now, finished_at=now,
+        error="the schedule fired but could not start: " + "; ".join(exc.messages),
+        started_at=now,
+        finished_at=now,
     )
 
 
-def schedule_fire(*, schedule_id: int, now: datetime | None = None, force: bool = False, user: Any = None) -> Run | None:
+def schedule_fire(
+    *, schedule_id: int, now: datetime | None = None, force: bool = False, user: Any = None
+) -> Run | None:
     """Fire a due schedule (or any idle one with force=True): export a snapshot and queue the recipe's first run.
 
     Deliberately not atomic: see the module docstring. Returns the run, a failed run recording why

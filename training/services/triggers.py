@@ -93,7 +93,9 @@ def _check_snapshot(project: Project, snapshot: DatasetSnapshot) -> None:
     if snapshot.status != SnapshotStatus.SUCCEEDED:
         raise ValidationError({"snapshot": f"snapshot {snapshot.name} is {snapshot.status}, not ready"})
     if snapshot.kind != "preference" or not any(name.endswith(".jsonl") for name in snapshot.files or {}):
-        raise ValidationError({"snapshot": f"snapshot {snapshot.name} is not a preference export in JSONL; export one as JSONL"})
+        raise ValidationError(
+            {"snapshot": f"snapshot {snapshot.name} is not a preference export in JSONL; export one as JSONL"}
+        )
 
 
 def _refuse_if_active(project: Project, kind: str) -> None:
@@ -104,7 +106,12 @@ def _refuse_if_active(project: Project, kind: str) -> None:
 
 
 def train_start(
-    *, project: Project, request: TrainRequest, user: Any = None, schedule: Schedule | None = None, parent_run: Run | None = None
+    *,
+    project: Project,
+    request: TrainRequest,
+    user: Any = None,
+    schedule: Schedule | None = None,
+    parent_run: Run | None = None,
 ) -> Run:
     """Validate a training request, export its snapshot when asked for a fresh one, and queue the run.
 
@@ -128,6 +135,13 @@ def train_start(
     if request.prompts or kind_needs_prompts(kind):
         inputs["prompts"] = request.prompts or {"which": "all", "tag": ""}
     return run_create(
-        project=project, kind=kind, config=request.config, user=user, snapshot=snapshot, nproc=request.nproc,
-        inputs=inputs, schedule=schedule, parent_run=parent_run,
+        project=project,
+        kind=kind,
+        config=request.config,
+        user=user,
+        snapshot=snapshot,
+        nproc=request.nproc,
+        inputs=inputs,
+        schedule=schedule,
+        parent_run=parent_run,
     )
