@@ -5,9 +5,10 @@ from __future__ import annotations
 from unittest import mock
 
 import pytest
+from django.urls import reverse
 
-from labeling.models import Comparison, Prompt
-from tests.factories import make_project
+from labeling.models import Comparison, Prompt, Role
+from tests.factories import add_member, make_project, make_user
 from tests.training.helpers import complete_model_dir, current_policy
 from tests.training.loop_helpers import CHAIN_JOBS, rank_new_comparisons
 from training.models import ModelKind, ProjectModels, Recipe, Run, RunKind, RunStatus
@@ -258,3 +259,14 @@ def test_a_failed_step_ends_the_chain_and_leaves_the_policy_alone(loop, failing)
     assert not Run.objects.filter(parent_run=runs[-1]).exists()
     assert _current_policy(project) == parent
     assert not Comparison.objects.filter(project=project, source="generate").exists()
+
+
+def test_the_run_page_shows_the_gate_decision(loop, client):
+    project, parent, candidate, run = _evaluated(loop, win_rate=0.41)
+    recipe_advance(run)
+    user = make_user()
+    add_member(project, user, Role.MANAGER)
+    client.force_login(user)
+    html = client.get(reverse("training:run-detail", args=[run.pk])).content.decode()
+    assert "not promoted — win rate 0.410 &lt; minimum 0.600: the current policy stays" in html
+    assert "The chain ends here." in html
