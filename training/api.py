@@ -88,7 +88,7 @@ class ModelDetailApi(APIView):
 
 
 class ModelPromoteApi(APIView):
-    action = staticmethod(model_promote)
+    service = staticmethod(model_promote)
 
     @extend_schema(request=None, responses={200: ModelVersionSerializer, 400: ERROR, 403: ERROR, 404: NOT_FOUND},
                    summary="Make this version the project's current policy / reward model (managers)")
@@ -96,14 +96,14 @@ class ModelPromoteApi(APIView):
         version = _version_for_member(request, pk)
         require_manager(request.user, version.project)
         try:
-            type(self).action(version=version)
+            type(self).service(version=version)
         except ValidationError as exc:
             return validation_response(exc)
         return Response(ModelVersionSerializer(version, context={"current_ids": _current_ids(version.project)}).data)
 
 
 class ModelRollbackApi(ModelPromoteApi):
-    action = staticmethod(model_rollback)
+    service = staticmethod(model_rollback)
 
 
 def _snapshot(project: Project, snapshot_id: int | None) -> DatasetSnapshot | None:
