@@ -184,6 +184,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "RunKindEnum": "training.models.RunKind",
+        "RunStatusEnum": "training.models.RunStatus",
+        "ModelKindEnum": "training.models.ModelKind",
+        "SnapshotStatusEnum": "labeling.models.SnapshotStatus",
+    },
 }
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
