@@ -211,7 +211,7 @@ def _record(run_id: int, decision: dict[str, Any]) -> None:
 @transaction.atomic
 def recipe_advance(run: Run) -> Run | None:
     """Take the next step of a succeeded chain run; return the queued run, or None when the chain ends."""
-    run = Run.objects.select_for_update().select_related("schedule", "project").get(pk=run.pk)
+    run = Run.objects.select_for_update(of=("self",)).select_related("schedule", "project").get(pk=run.pk)
     if run.schedule is None or "recipe" not in run.inputs or run.status != RunStatus.SUCCEEDED:
         return None
     if "recipe" in run.outputs:
