@@ -7,6 +7,7 @@ keys, fixed column order, no timestamps of the export itself inside data files.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import itertools
 import json
@@ -111,11 +112,18 @@ class PreferenceLines:
 
     def line(self, *, annotator: str, chosen_id: int, rejected_id: int, created_at: str, margin: float, ranking_ids: list[int]) -> str:
         """Return the row as one JSON line (without the newline)."""
-        enc = _ENCODER.encode
+        # json writes a finite float as repr(float) and an int list without spaces: same bytes, less work.
         return "".join((
-            '{"annotator":', enc(annotator), ',"chosen":', self._responses[chosen_id], self._after_chosen, enc(created_at),
-            ',"margin":', enc(float(margin)), self._after_margin, enc(ranking_ids), ',"rejected":', self._responses[rejected_id], "}",
+            '{"annotator":', _json_string(annotator), ',"chosen":', self._responses[chosen_id], self._after_chosen,
+            _json_string(created_at), ',"margin":', repr(float(margin)), self._after_margin,
+            "[", ",".join(map(str, ranking_ids)), '],"rejected":', self._responses[rejected_id], "}",
         ))
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_string(value: str) -> str:
+    """Encode a short repeated string (annotator pseudonym, timestamp) once."""
+    return _ENCODER.encode(value)
 
 
 class JsonlSink:
