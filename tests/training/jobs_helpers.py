@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import subprocess
 import sys
@@ -15,26 +14,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_preference_rows(n: int, *, seed: int = 0, marker: str = "Sure!") -> list[dict[str, Any]]:
-    """Preference pairs a model can learn: every chosen answer starts with `marker`, no rejected one does.
+    """Learnable preference pairs: every chosen answer starts with `marker`, no rejected one does."""
+    from training.jobs.tinymodel import synthetic_preferences
 
-    Prompts and answers come from the bundled dialogues; margins cycle 1, 2, 3 like rank gaps.
-    """
-    from training.jobs.tinymodel import load_dialogues
-
-    rng = random.Random(seed)
-    dialogues = load_dialogues()
-    rows = []
-    for i in range(n):
-        user, assistant = rng.choice(dialogues)["messages"]
-        other = rng.choice(dialogues)["messages"][1]["content"]
-        rows.append({
-            "prompt": [user],
-            "chosen": [{"role": "assistant", "content": f"{marker} {assistant['content']}"}],
-            "rejected": [{"role": "assistant", "content": rng.choice([assistant["content"], other])}],
-            "margin": float(1 + i % 3),
-            "comparison_id": i,  # provenance columns ride along and must be ignored
-        })
-    return rows
+    return synthetic_preferences(n, seed=seed, marker=marker)
 
 
 def make_prompt_rows(texts: list[str]) -> list[dict[str, Any]]:

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.jobs_helpers import REPO_ROOT, job_env, make_preference_rows, make_prompt_rows, run_job_module, write_jsonl
+from tests.training.jobs_helpers import (
+    REPO_ROOT,
+    job_env,
+    make_preference_rows,
+    make_prompt_rows,
+    run_job_module,
+    write_jsonl,
+)
 from training.jobs import common, dpo, evaluate, generate, reward
 
 MY_JOBS = ("bootstrap", "generate", "reward", "dpo", "evaluate", "tinymodel", "sampling", "preferences")

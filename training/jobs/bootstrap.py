@@ -45,7 +45,7 @@ def _samples(model_dir: Path, seed: int) -> list[dict[str, str]]:
     params = SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=48, seed=seed)
     grouped = sample_all(model.to(device).eval(), tokenizer, prompts, k=1, params=params, device=device,
                          batch_size=len(prompts))
-    return [{"prompt": text, "response": group[0].text} for text, group in zip(SAMPLE_PROMPTS, grouped)]
+    return [{"prompt": text, "response": group[0].text} for text, group in zip(SAMPLE_PROMPTS, grouped, strict=True)]
 
 
 def _last_loss(metrics_path: Path) -> float | None:

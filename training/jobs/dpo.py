@@ -146,8 +146,8 @@ def preference_figures(ref: tuple[list[float], list[float]], new: tuple[list[flo
                        prefix: str) -> dict[str, float]:
     """Preference accuracy of `new`, and DPO's implicit reward margin beta*(Δchosen − Δrejected) vs `ref`."""
     n = len(new[0])
-    accuracy = sum(c > r for c, r in zip(*new)) / n
-    margins = [beta * ((nc - rc) - (nr - rr)) for nc, nr, rc, rr in zip(new[0], new[1], ref[0], ref[1])]
+    accuracy = sum(c > r for c, r in zip(*new, strict=True)) / n
+    margins = [beta * ((nc - rc) - (nr - rr)) for nc, nr, rc, rr in zip(new[0], new[1], ref[0], ref[1], strict=True)]
     return {
         f"{prefix}preference_accuracy": accuracy,
         f"{prefix}reward_margin": sum(margins) / n,

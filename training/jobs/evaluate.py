@@ -65,7 +65,7 @@ def _rewards(config: EvaluateJobConfig, prompts: list, grouped: list, device: st
     tokenizer = common.load_tokenizer(config.reward_model)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
-    conversations = [p + [{"role": "assistant", "content": s.text}] for p, group in zip(prompts, grouped) for s in group]
+    conversations = [p + [{"role": "assistant", "content": s.text}] for p, group in zip(prompts, grouped, strict=True) for s in group]
     scores = reward_scores(model, tokenizer, conversations, device=device, batch_size=config.batch_size)
     k = config.samples_per_prompt
     return [sum(scores[i * k:(i + 1) * k]) / k for i in range(len(prompts))]
@@ -84,13 +84,13 @@ def kl_to_parent(new_model, new_tok, parent_path: str, grouped: list, device: st
         return None
     new_lp = response_logprobs(new_model, samples, pad_id=new_tok.pad_token_id, device=device)
     ref_lp = response_logprobs(parent, samples, pad_id=new_tok.pad_token_id, device=device)
-    total = sum(float((a - b).sum()) for a, b in zip(new_lp, ref_lp))
+    total = sum(float((a - b).sum()) for a, b in zip(new_lp, ref_lp, strict=True))
     return total / sum(len(s.response_ids) for s in samples)
 
 
 def summarize(new_rewards: list[float], parent_rewards: list[float], new_grouped: list, parent_grouped: list) -> dict[str, Any]:
     """Win rate (ties half), mean rewards and mean lengths in tokens."""
-    wins = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(new_rewards, parent_rewards))
+    wins = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(new_rewards, parent_rewards, strict=True))
 
     def mean_length(grouped: list) -> float:
         lengths = [len(s.response_ids) for group in grouped for s in group]

@@ -64,7 +64,7 @@ def read_prompts(path: str | Path) -> list[dict[str, Any]]:
 
 def _response_rows(rows: list[dict[str, Any]], grouped: list, params: dict[str, Any], model: str) -> list[str]:
     lines = []
-    for row, samples in zip(rows, grouped):
+    for row, samples in zip(rows, grouped, strict=True):
         responses = [
             {"text": s.text, "params": {**params, "model": model, "index": i, "num_tokens": len(s.response_ids),
                                         "finished": s.finished}}

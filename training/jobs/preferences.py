@@ -98,6 +98,6 @@ def margin_bucket(margin: float | None) -> str:
 def accuracy_by_bucket(rows: list[Row], correct: list[bool]) -> dict[str, dict[str, float]]:
     """Accuracy and pair count per margin bucket."""
     buckets: dict[str, list[bool]] = {}
-    for row, ok in zip(rows, correct):
+    for row, ok in zip(rows, correct, strict=True):
         buckets.setdefault(margin_bucket(row["margin"]), []).append(ok)
     return {k: {"accuracy": sum(v) / len(v), "pairs": len(v)} for k, v in sorted(buckets.items())}

@@ -91,11 +91,11 @@ def pairwise_accuracy(model, tokenizer, rows: list[dict[str, Any]], *, max_lengt
     model.eval()
     chosen = reward_scores(model, tokenizer, [r["prompt"] + r["chosen"] for r in rows], device=device, max_length=max_length)
     rejected = reward_scores(model, tokenizer, [r["prompt"] + r["rejected"] for r in rows], device=device, max_length=max_length)
-    correct = [c > r for c, r in zip(chosen, rejected)]
+    correct = [c > r for c, r in zip(chosen, rejected, strict=True)]
     return {
         "eval_accuracy": sum(correct) / len(correct),
         "eval_accuracy_by_margin": accuracy_by_bucket(rows, correct),
-        "eval_reward_margin": sum(c - r for c, r in zip(chosen, rejected)) / len(rows),
+        "eval_reward_margin": sum(c - r for c, r in zip(chosen, rejected, strict=True)) / len(rows),
         "eval_reward_mean": sum(chosen + rejected) / (2 * len(rows)),
     }
 

@@ -94,7 +94,7 @@ def sample_batch(model, tokenizer, prompts: Sequence[Messages], *, k: int, param
     grouped: list[list[Sample]] = [[] for _ in prompts]
     for row, seq in enumerate(out.tolist()):
         p = row // k
-        prompt_ids = [t for t, m in zip(enc["input_ids"][p].tolist(), enc["attention_mask"][p].tolist()) if m]
+        prompt_ids = [t for t, m in zip(enc["input_ids"][p].tolist(), enc["attention_mask"][p].tolist(), strict=True) if m]
         response_ids, finished = _split_response(seq[width:], eos_ids=eos_ids, pad_id=pad_id)
         text = tokenizer.decode(response_ids, skip_special_tokens=True).strip()
         grouped[p].append(Sample(text=text, prompt_ids=prompt_ids, response_ids=response_ids, finished=finished))

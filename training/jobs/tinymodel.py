@@ -41,6 +41,30 @@ def load_dialogues() -> list[dict[str, Any]]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
+def synthetic_preferences(n: int, *, seed: int = 0, marker: str = "Sure!") -> list[dict[str, Any]]:
+    """Preference pairs a tiny model can learn (for tests, benches, demos): chosen answers start with `marker`.
+
+    Prompts and answers come from the bundled dialogues; rejected answers lack the marker (half of
+    them answer another question); margins cycle 1, 2, 3 like rank gaps.
+    """
+    import random
+
+    rng = random.Random(seed)
+    dialogues = load_dialogues()
+    rows = []
+    for i in range(n):
+        user, assistant = rng.choice(dialogues)["messages"]
+        other = rng.choice(dialogues)["messages"][1]["content"]
+        rows.append({
+            "prompt": [user],
+            "chosen": [{"role": "assistant", "content": f"{marker} {assistant['content']}"}],
+            "rejected": [{"role": "assistant", "content": rng.choice([assistant["content"], other])}],
+            "margin": float(1 + i % 3),
+            "comparison_id": i,  # a provenance column: jobs must ignore it
+        })
+    return rows
+
+
 def _tokenizer_texts() -> Iterator[str]:
     yield from CORPUS_FILE.read_text(encoding="utf-8").splitlines()
     for row in load_dialogues():
