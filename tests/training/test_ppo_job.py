@@ -56,15 +56,17 @@ def test_ppo_raises_the_reward_with_bounded_kl_and_saves_a_loadable_policy(tmp_p
     config = PPOJobConfig(
         run_dir=str(tmp_path / "run"), output_dir=str(tmp_path / "out"), model=str(tiny_policy),
         reward_model=str(reward_model), prompts_file=str(write_prompts(tmp_path / "prompts.jsonl")),
-        total_episodes=64, batch_size=16, mini_batch_size=8, ppo_epochs=2, response_length=16,
+        total_episodes=96, batch_size=16, mini_batch_size=8, ppo_epochs=4, response_length=16,
         learning_rate=1e-3, kl_coef=0.05,
     )
     main(config)
     rows = read_metrics(tmp_path / "run")
-    assert len(rows) == 4 and all(PER_UPDATE_KEYS <= set(r) for r in rows)
+    assert len(rows) == 6 and all(PER_UPDATE_KEYS <= set(r) for r in rows)
     assert rows[-1]["progress"] == 1.0 and rows[0]["kl"] == 0.0
     result = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert result["final_reward"] > result["initial_reward"] + 0.5, rows
+    late = (rows[-1]["reward"] + rows[-2]["reward"]) / 2
+    assert late > rows[0]["reward"] + 1.0, [(r["reward"], r["kl"]) for r in rows]
+    assert result["initial_reward"] == rows[0]["reward"] and result["final_reward"] == rows[-1]["reward"]
     assert max(r["kl"] for r in rows) < 8.0  # nats per response: the KL penalty holds the policy near the reference
     out = tmp_path / "out"
     assert (out / "COMPLETE").exists() and weights_changed(tiny_policy, out)
@@ -78,7 +80,7 @@ def test_ppo_runs_in_two_processes_with_torchrun(tmp_path, tiny_policy, tmp_path
         "run_dir": str(tmp_path / "run"), "output_dir": str(tmp_path / "out"), "model": str(tiny_policy),
         "reward_model": str(reward_model), "prompts_file": str(write_prompts(tmp_path / "prompts.jsonl", n=16)),
         "total_episodes": 16, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "response_length": 8,
-        "learning_rate": 1e-3,
+        "learning_rate": 1e-3, "adaptive_kl": True, "target_kl": 0.5, "kl_horizon": 10,
     }
     (tmp_path / "config.json").write_text(json.dumps(config))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
@@ -89,5 +91,6 @@ def test_ppo_runs_in_two_processes_with_torchrun(tmp_path, tiny_policy, tmp_path
     rows = read_metrics(tmp_path / "run")
     assert [r["step"] for r in rows] == [1, 2]  # 16 episodes / (4 per process x 2 processes)
     assert rows[-1]["episodes"] == 16
+    assert rows[1]["kl_coef"] < rows[0]["kl_coef"]  # KL 0 < target: the adaptive controller lowers beta
     assert weights_changed(tiny_policy, tmp_path / "out")
     assert common.load_causal_lm(str(tmp_path / "out")) is not None

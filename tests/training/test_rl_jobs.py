@@ -67,8 +67,8 @@ def test_grpo_raises_the_reward_model_score_with_bounded_kl(tmp_path, tiny_polic
     steps = [r for r in read_metrics(tmp_path / "run") if "reward" in r]
     assert len(steps) == 6 and steps[-1]["progress"] == 1.0
     assert "rewards_correctness_reward_mean" in steps[0] and "rewards_format_reward_mean" in steps[0]
-    later = sum(r["reward"] for r in steps[3:]) / 3
-    assert later > steps[0]["reward"] + 0.3, steps
+    early, late = (steps[0]["reward"] + steps[1]["reward"]) / 2, sum(r["reward"] for r in steps[3:]) / 3
+    assert late > early + 0.8, [r["reward"] for r in steps]
     assert steps[0]["kl"] == 0.0 and max(r["kl"] for r in steps) < 5.0
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["steps"] == 6 and result["initial_reward"] == steps[0]["reward"]
