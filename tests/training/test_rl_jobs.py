@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from tests.training.rl_helpers import brevity_reward_model, read_metrics, weight
 from training.jobs import common, grpo, rloo
 from training.jobs.rewards import correctness_reward, format_reward
 
+ROOT = Path(__file__).resolve().parents[2]
 SYSTEM = {"run_dir": "r", "output_dir": "o", "model": "m", "reward_model": "rm", "prompts_file": "p"}
 
 
@@ -47,6 +50,23 @@ def test_grpo_reward_functions_put_the_reward_model_first(tiny_policy):
     assert funcs[0].config.num_labels == 1 and classes[0].padding_side == "right"
     rule_only = grpo.GRPOJobConfig(**SYSTEM, use_reward_model=False, rule_rewards=["correctness"])
     assert grpo.reward_functions(rule_only) == ([correctness_reward], [None])
+
+
+def test_grpo_correctness_reward_without_any_reference_fails_before_training(tmp_path, tiny_policy):
+    prompts = write_prompts(tmp_path / "prompts.jsonl", n=4, with_reference=False)
+    config = grpo.GRPOJobConfig(run_dir=str(tmp_path / "run"), output_dir=str(tmp_path / "out"), model=str(tiny_policy),
+                                reward_model=str(tiny_policy), prompts_file=str(prompts), rule_rewards=["correctness"])
+    with pytest.raises(common.JobError, match="reference"):
+        grpo.main(config)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["grpo", "rloo", "ppo"])
+def test_command_line_exits_2_naming_the_bad_field(tmp_path, kind):
+    (tmp_path / "config.json").write_text(json.dumps({**SYSTEM, "temperature": -1.0}))
+    proc = subprocess.run([sys.executable, "-m", f"training.jobs.{kind}", "--config", str(tmp_path / "config.json")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "temperature" in proc.stderr, proc.stderr[-2000:]
 
 
 def _config(cls, tmp_path: Path, policy: Path, reward_model: Path, **overrides):

@@ -80,9 +80,13 @@ def main(config: GRPOJobConfig) -> None:
     from trl import GRPOConfig, GRPOTrainer
 
     from training.jobs.callbacks import MetricsCallback
-    from training.jobs.rl.trl_online import load_policy, load_prompt_dataset, run_trainer, trl_kwargs
+    from training.jobs.rl.trl_online import ensure_new_output, load_policy, load_prompt_dataset, run_trainer, trl_kwargs
 
     config.validate()
+    ensure_new_output(config.output_dir)
+    dataset = load_prompt_dataset(config.prompts_file)
+    if "correctness" in config.rule_rewards and not any(ref for ref in dataset["reference"]):
+        raise common.JobError("rule_rewards: 'correctness' needs prompts with a reference answer; none has one")
     work_dir = Path(config.run_dir) / "trainer"
     args = GRPOConfig(
         loss_type=config.loss_type,
@@ -96,7 +100,7 @@ def main(config: GRPOJobConfig) -> None:
         model=model,
         reward_funcs=funcs,
         args=args,
-        train_dataset=load_prompt_dataset(config.prompts_file),
+        train_dataset=dataset,
         processing_class=tokenizer,
         reward_processing_classes=classes,
         callbacks=[MetricsCallback(common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl"))],

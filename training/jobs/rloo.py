@@ -40,6 +40,7 @@ def main(config: RLOOJobConfig) -> None:
 
     from training.jobs.callbacks import MetricsCallback
     from training.jobs.rl.trl_online import (
+        ensure_new_output,
         load_policy,
         load_prompt_dataset,
         load_reward_function,
@@ -48,6 +49,7 @@ def main(config: RLOOJobConfig) -> None:
     )
 
     config.validate()
+    ensure_new_output(config.output_dir)
     work_dir = Path(config.run_dir) / "trainer"
     args = RLOOConfig(normalize_advantages=config.normalize_advantages, **trl_kwargs(config, work_dir))
     model, tokenizer = load_policy(config)

@@ -137,10 +137,14 @@ def result_from_logs(log_history: list[dict[str, Any]]) -> dict[str, float]:
     return result
 
 
+def ensure_new_output(output_dir: str) -> None:
+    """Fail before any loading or training when the output directory is already taken."""
+    if Path(output_dir).exists():
+        raise JobError(f"output directory already exists: {output_dir}")
+
+
 def run_trainer(trainer: Any, config: OnlineJobConfig, work_dir: Path) -> None:
     """Train, save the policy, and write result.json (rank 0)."""
-    if Path(config.output_dir).exists():
-        raise JobError(f"output directory already exists: {config.output_dir}")
     trainer.train()
     common.remove_tree(work_dir)
     save_trained_policy(trainer, config.output_dir)
