@@ -14,7 +14,7 @@ from training.jobs import bootstrap, common
 @pytest.mark.slow
 def test_bootstrap_job_builds_a_policy_that_answers_in_english(tmp_path: Path) -> None:
     out = tmp_path / "policy"
-    # Far fewer steps than the default (600) to keep the suite fast; enough to form words.
+    # Far fewer steps than the default (1000) to keep the suite fast; enough to form words.
     proc = run_job_module("bootstrap", {"output_dir": str(out), "run_dir": str(tmp_path / "run"), "sft_steps": 150,
                                         "learning_rate": 1e-2}, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]

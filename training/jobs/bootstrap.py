@@ -23,7 +23,7 @@ class BootstrapJobConfig:
     run_dir: str = ""  # system: metrics.jsonl and result.json go here ("" = nowhere)
     seed: int = 0  # seeds tokenizer-independent randomness: weights init, data order, sampling
     sft_steps: int = DEFAULT_SFT_STEPS  # supervised fine-tuning steps on the bundled dialogues
-    learning_rate: float = 3e-3  # high for a 2-layer model trained from scratch
+    learning_rate: float = 5e-3  # high for a 2-layer model trained from scratch
 
     def validate(self) -> None:
         common.check_range("seed", self.seed, low=0, kind=int)
