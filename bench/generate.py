@@ -1,6 +1,6 @@
 """Benchmark: responses per second, batched generation vs one prompt at a time (tiny policy, CPU).
 
-    python bench/generate.py [--model DIR] [--prompts 32] [--k 4] [--batch-size 32] [--max-new-tokens 32]
+    python bench/generate.py [--model DIR] [--prompts 64] [--k 4] [--batch-size 64] [--max-new-tokens 64]
 
 Uses the generate job's own sampling code (training/jobs/sampling.py). Without --model it builds
 the tiny offline policy first (not timed). Target: batched >= 4x one-at-a-time.
@@ -24,7 +24,7 @@ def _model(path: str | None, workdir: Path) -> str:
         return path
     from training.jobs.tinymodel import build_tiny_policy
 
-    return str(build_tiny_policy(workdir / "policy", sft_steps=200, learning_rate=1e-2))
+    return str(build_tiny_policy(workdir / "policy", sft_steps=1000))
 
 
 def _time(model, tokenizer, prompts, *, k: int, batch_size: int, max_new_tokens: int) -> tuple[float, int]:  # type: ignore[no-untyped-def]
@@ -39,10 +39,10 @@ def _time(model, tokenizer, prompts, *, k: int, batch_size: int, max_new_tokens:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model")
-    parser.add_argument("--prompts", type=int, default=32)
+    parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--k", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
     args = parser.parse_args()
 
     import torch

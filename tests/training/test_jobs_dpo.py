@@ -36,6 +36,7 @@ def test_dpo_job_raises_held_out_preference_accuracy(tmp_path: Path, tiny_policy
     assert any("rewards_margins" in m for m in metrics), "TRL's training logs reach metrics.jsonl"
     tok = common.load_tokenizer(str(out))
     assert tok.chat_template and common.load_causal_lm(str(out)).config.n_layer == 2
+    assert not [p.name for p in out.iterdir() if p.suffix in {".bin", ".pt", ".pkl"}], "no pickles in a saved model"
 
 
 def test_dpo_with_lora_and_ipo_saves_a_merged_plain_model(tmp_path: Path, tiny_policy: Path) -> None:

@@ -276,3 +276,14 @@ def base_trainer_kwargs(*, output_dir: str | Path, seed: int, logging_steps: int
 def remove_tree(path: str | Path) -> None:
     """Delete a scratch directory if it exists (trainer output we do not keep)."""
     shutil.rmtree(path, ignore_errors=True)
+
+
+def save_trained_model(trainer: Any, out_dir: str | Path) -> None:
+    """Save a trainer's model + tokenizer as safetensors; call on every rank (FSDP/ZeRO-3 gather here).
+
+    Trainer also pickles its arguments (training_args.bin) next to the weights: drop it, so a
+    model directory PrefLoop writes never holds a pickle.
+    """
+    trainer.save_model(str(out_dir))
+    if is_main_process():
+        (Path(out_dir) / "training_args.bin").unlink(missing_ok=True)

@@ -163,10 +163,20 @@ def _load(config: DPOJobConfig):  # type: ignore[no-untyped-def]
     return model, tokenizer
 
 
-def _finished_model(trainer, use_lora: bool):  # type: ignore[no-untyped-def]
-    """Return the trained model as a plain transformers model (LoRA merged in)."""
-    model = trainer.model
-    return model.merge_and_unload() if use_lora else model
+def save_policy(trainer, tokenizer, out: Path, *, use_lora: bool):  # type: ignore[no-untyped-def]
+    """Save the trained policy as a plain model (LoRA merged in); return it on rank 0, else None.
+
+    Every rank calls this: under FSDP or ZeRO-3, trainer.save_model gathers the full weights.
+    """
+    if not use_lora:
+        common.save_trained_model(trainer, out)
+        return trainer.model if common.is_main_process() else None
+    if not common.is_main_process():
+        return None
+    merged = trainer.model.merge_and_unload()
+    merged.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return merged
 
 
 def main(config: DPOJobConfig) -> None:
@@ -195,10 +205,8 @@ def main(config: DPOJobConfig) -> None:
         )
         train_output = trainer.train()
         common.remove_tree(tmp / "_trainer")
-        if common.is_main_process():
-            final = _finished_model(trainer, config.use_lora)
-            final.save_pretrained(tmp, safe_serialization=True)
-            tokenizer.save_pretrained(tmp)
+        final = save_policy(trainer, tokenizer, tmp, use_lora=config.use_lora)
+        if final is not None:
             result: dict[str, Any] = {"train_pairs": len(train_rows), "eval_pairs": len(eval_rows),
                                       "train_loss": train_output.training_loss, "global_step": trainer.state.global_step}
             if before is not None:

@@ -132,9 +132,8 @@ def main(config: RewardJobConfig) -> None:
         )
         train_output = trainer.train()
         common.remove_tree(tmp / "_trainer")
+        common.save_trained_model(trainer, tmp)  # every rank: FSDP / ZeRO-3 gather the full weights here
         if common.is_main_process():
-            trainer.model.save_pretrained(tmp, safe_serialization=True)
-            tokenizer.save_pretrained(tmp)
             result = {
                 "train_pairs": len(train_kept),
                 "eval_pairs": len(eval_kept),
