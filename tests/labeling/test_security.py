@@ -136,7 +136,10 @@ def test_api_docs_run_no_inline_script(db):
 
 
 def _django(args: list[str], env_extra: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    # A production process starts from a clean environment: drop what the test session itself sets
+    # (the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE, which the deploy check rightly rejects).
+    dropped = {"DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE", "DATABASE_URL"}
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update({"PREFLOOP_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings", **env_extra})
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 

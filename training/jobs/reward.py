@@ -101,6 +101,9 @@ def pairwise_accuracy(model, tokenizer, rows: list[dict[str, Any]], *, max_lengt
 
 
 def _load(config: RewardJobConfig):  # type: ignore[no-untyped-def]
+    from transformers import set_seed
+
+    set_seed(config.seed)  # the score head is freshly initialised: seed it so the same config gives the same model
     tokenizer = common.load_tokenizer(config.model)
     model = common.load_reward_model(config.model)
     model.config.pad_token_id = tokenizer.pad_token_id  # the classifier finds each sequence's end by it

@@ -136,7 +136,10 @@ class JobMonitor:
             while proc.poll() is None:
                 metrics_store(self.run_id, self.tail.read_new())
                 next_beat = self.check(proc, started, next_beat)
-                time.sleep(self.poll_s)
+                try:
+                    proc.wait(timeout=self.poll_s)  # returns as soon as the job ends, not a poll later
+                except subprocess.TimeoutExpired:
+                    pass
         except BaseException:
             # The worker is going down (signal, DB loss): no one would watch the job, so stop it.
             _signal_group(proc.pid, signal.SIGKILL)
