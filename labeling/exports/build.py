@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,9 +19,9 @@ from labeling.exports.filters import (
     tags_match,
 )
 from labeling.exports.formats import (
-    PreferenceLines,
+    DictRows,
+    PreferenceBlock,
     clean_messages,
-    jsonl_to_parquet,
     open_sinks,
     prompt_text,
     save_to_disk,
@@ -59,24 +59,23 @@ class _Writer:
 
     def __init__(self, directory: Path, scope: Scope, result: BuildResult) -> None:
         params = scope.params
-        self.sinks = open_sinks(directory, fmt=params.format, schema=schema_for(params.kind, params.style))
+        self.sinks = open_sinks(directory, fmt=params.format, kind=params.kind, schema=schema_for(params.kind, params.style))
         (directory / "ids").mkdir()
         names = ("prompt_ids",) if params.kind == "prompt" else ("comparison_ids", "ranking_ids")
         self.ids = {n: open(directory / "ids" / f"{n}.txt", "w", encoding="ascii", newline="\n") for n in names}
         self.result = result
-        self._names: dict[int, str] = {}
+        self._names: dict[tuple[int, ...], str] = {}
         self._last_time: datetime | None = None
         self._last_text = ""
 
     def pseudonyms(self, user_ids: tuple[int, ...]) -> str:
         """Return the comma-joined pseudonyms of the annotators behind a row."""
-        for uid in user_ids:
-            if uid not in self._names:
-                self._names[uid] = annotator_pseudonym(uid)
-                self.result.annotators.add(self._names[uid])
-        if len(user_ids) == 1:
-            return self._names[user_ids[0]]
-        return ",".join(sorted(self._names[u] for u in user_ids))
+        names = self._names.get(user_ids)
+        if names is None:
+            each = sorted(annotator_pseudonym(u) for u in user_ids)
+            self.result.annotators.update(each)
+            names = self._names[user_ids] = ",".join(each)
+        return names
 
     def timestamp(self, value: datetime) -> str:
         """Format a time, remembering the last one: a ranking's rows share it."""
@@ -84,21 +83,13 @@ class _Writer:
             self._last_time, self._last_text = value, timestamp(value)
         return self._last_text
 
-    @property
-    def lines_only(self) -> bool:
-        """True when JSONL is the only sink, so rows may be encoded straight to lines."""
-        return len(self.sinks) == 1
-
-    def write(self, split: str, row: dict[str, Any] | str) -> None:
-        if isinstance(row, str):
-            self.sinks[0].write_line(split, row)
-        else:
-            for sink in self.sinks:
-                sink.write(split, row)
-        self.result.rows[split] += 1
+    def write(self, split: str, rows: PreferenceBlock | DictRows) -> None:
+        for sink in self.sinks:
+            sink.write(split, rows)
+        self.result.rows[split] += len(rows)
 
     def record(self, name: str, ids: list[int]) -> None:
-        self.ids[name].writelines(f"{i}\n" for i in ids)
+        self.ids[name].write("".join(f"{i}\n" for i in ids))
 
     def close(self) -> None:
         for sink in self.sinks:
@@ -118,61 +109,51 @@ def _provenance(writer: _Writer, comp: ComparisonData, ranking_ids: tuple[int, .
     }
 
 
-def _preference_rows(writer: _Writer, comp: ComparisonData, pairs: list[Pair], style: str) -> Iterator[tuple[dict | str, tuple[int, ...]]]:
-    """Yield (row, ranking ids) per pair: a dict, or a ready JSON line when only JSONL is written."""
+def _preference_rows(writer: _Writer, comp: ComparisonData, pairs: list[Pair], style: str) -> tuple[PreferenceBlock, set[int]]:
+    """Return the comparison's pairs as one block of rows, and the ranking ids behind them."""
     messages = clean_messages(comp.messages)
-    prompt = prompt_text(messages) if style == "standard" else messages
-    lines = None
-    if writer.lines_only:
-        lines = PreferenceLines(prompt=prompt, responses=comp.responses, style=style, comparison_id=comp.id, prompt_id=comp.prompt_id, policy_version=comp.policy_version)
+    block = PreferenceBlock(
+        prompt=prompt_text(messages) if style == "standard" else messages, responses=comp.responses, style=style,
+        comparison_id=comp.id, prompt_id=comp.prompt_id, policy_version=comp.policy_version,
+    )
+    ranking_ids: set[int] = set()
+    responses = comp.responses
     for pair in pairs:
-        chosen, rejected = comp.responses.get(pair.chosen_id), comp.responses.get(pair.rejected_id)
-        if chosen is None or rejected is None:
+        if responses.get(pair.chosen_id) is None or responses.get(pair.rejected_id) is None:
             writer.result.dropped_pairs["missing_response"] += 1
             continue
-        if lines is not None:
-            line = lines.line(
-                annotator=writer.pseudonyms(pair.annotator_ids), chosen_id=pair.chosen_id, rejected_id=pair.rejected_id,
-                created_at=writer.timestamp(pair.created_at), margin=pair.margin, ranking_ids=list(pair.ranking_ids),
-            )
-            yield line, pair.ranking_ids
-            continue
-        row = _provenance(writer, comp, pair.ranking_ids, pair.annotator_ids, pair.created_at)
-        if style == "standard":
-            row.update(prompt=prompt, chosen=chosen, rejected=rejected)
-        else:
-            row.update(prompt=prompt, chosen=[{"content": chosen, "role": "assistant"}], rejected=[{"content": rejected, "role": "assistant"}])
-        row["margin"] = float(pair.margin)
-        yield row, pair.ranking_ids
+        block.add(writer.pseudonyms(pair.annotator_ids), pair.chosen_id, pair.rejected_id, writer.timestamp(pair.created_at), pair.margin, pair.ranking_ids)
+        ranking_ids.update(pair.ranking_ids)
+    return block, ranking_ids
 
 
-def _sft_rows(writer: _Writer, comp: ComparisonData, rankings: list[RankingRow], method: str) -> Iterator[tuple[dict, tuple[int, ...]]]:
+def _sft_rows(writer: _Writer, comp: ComparisonData, rankings: list[RankingRow], method: str) -> tuple[DictRows, set[int]]:
     best = best_response(method, rankings)
     if best is None or best not in comp.responses:
         writer.result.dropped_pairs["tied_or_missing_top"] += 1
-        return
+        return DictRows([]), set()
     ids = tuple(sorted(r.id for r in rankings))
     row = _provenance(writer, comp, ids, tuple(sorted({r.annotator_id for r in rankings})), max(r.created_at for r in rankings))
     row.update(messages=[*clean_messages(comp.messages), {"content": comp.responses[best], "role": "assistant"}], response_id=best)
-    yield row, ids
+    return DictRows([row]), set(ids)
 
 
-def _comparison_rows(writer: _Writer, comp: ComparisonData, scope: Scope, allowed: set[int] | None) -> list[tuple[dict | str, tuple[int, ...]]]:
-    """Filter one comparison and return its rows (few: at most K*(K-1)/2 per ranking)."""
+def _comparison_rows(writer: _Writer, comp: ComparisonData, scope: Scope, allowed: set[int] | None) -> tuple[PreferenceBlock | DictRows | None, set[int]]:
+    """Filter one comparison and return its rows (few: at most K*(K-1)/2 per ranking) and their ranking ids."""
     params, result = scope.params, writer.result
     if not tags_match(comp.tags, params.tags):
         result.dropped_rankings["tag_filter"] += len(comp.rankings)
-        return []
+        return None, set()
     if allowed is not None and comp.prompt_id not in allowed:
         result.dropped_rankings["cap_per_tag"] += len(comp.rankings)
-        return []
+        return None, set()
     rankings, flagged = comp.kept_rankings(params.exclude_flags)
     if flagged:
         result.dropped_rankings["flagged"] += flagged
     if params.kind == "sft":
-        return list(_sft_rows(writer, comp, rankings, params.aggregation))
+        return _sft_rows(writer, comp, rankings, params.aggregation)
     pairs = aggregate(params.aggregation, rankings, comp.prefs, pairs=params.pairs, min_agreement=params.min_agreement, dropped=result.dropped_pairs)
-    return list(_preference_rows(writer, comp, pairs, params.style))
+    return _preference_rows(writer, comp, pairs, params.style)
 
 
 def _build_comparisons(writer: _Writer, scope: Scope, progress: Progress | None) -> None:
@@ -184,12 +165,11 @@ def _build_comparisons(writer: _Writer, scope: Scope, progress: Progress | None)
         allowed = capped_prompt_ids(scope, candidates)
     total = comparisons_in_scope(scope).count() if progress else 0
     for done, comp in enumerate(comparison_stream(scope), 1):
-        rows = _comparison_rows(writer, comp, scope, allowed)
+        rows, ids = _comparison_rows(writer, comp, scope, allowed)
         if rows:
             split = split_of(comp.prompt_hash, seed=params.seed, test_fraction=params.test_fraction)
-            for row, _ in rows:
-                writer.write(split, row)
-            ranking_ids = sorted({i for _, ids in rows for i in ids})
+            writer.write(split, rows)
+            ranking_ids = sorted(ids)
             writer.record("comparison_ids", [comp.id])
             writer.record("ranking_ids", ranking_ids)
             result.comparisons += 1
@@ -216,7 +196,7 @@ def _build_prompts(writer: _Writer, scope: Scope, progress: Progress | None) -> 
             continue
         split = split_of(content_hash, seed=params.seed, test_fraction=params.test_fraction)
         tag_list = sorted({str(t) for t in tags or ()})
-        writer.write(split, {
+        writer.write(split, DictRows([{
             "ability": "chat",
             "data_source": f"prefloop/{scope.project.slug}",
             "extra_info": {"index": result.rows[split], "prompt_id": pid, "split": split, "tags": tag_list},
@@ -224,7 +204,7 @@ def _build_prompts(writer: _Writer, scope: Scope, progress: Progress | None) -> 
             "prompt_id": pid,
             "reference": reference or "",
             "reward_model": {"ground_truth": reference or "", "style": "model"},
-        })
+        }]))
         writer.record("prompt_ids", [pid])
     if progress:
         progress(total, total)
@@ -241,8 +221,6 @@ def build_export(scope: Scope, directory: Path, *, progress: Progress | None = N
             _build_comparisons(writer, scope, progress)
     finally:
         writer.close()
-    if result.total and scope.params.format == "parquet":
-        jsonl_to_parquet(directory, schema=schema_for(scope.params.kind, scope.params.style))
     if result.total and scope.params.format == "save_to_disk":
         save_to_disk(directory, schema=schema_for(scope.params.kind, scope.params.style), counts=dict(result.rows))
     return result

@@ -6,6 +6,7 @@ keys, fixed column order, no timestamps of the export itself inside data files.
 
 from __future__ import annotations
 
+import array
 import csv
 import functools
 import hashlib
@@ -14,12 +15,13 @@ import json
 import os
 import shutil
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
@@ -88,42 +90,105 @@ def timestamp(value: datetime) -> str:
 
 # One encoder for every row: json.dumps would build a new one per call.
 _ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+# What _ENCODER.encode does for a str; for a list it would build a new C encoder per call.
+_encode_str = json.encoder.encode_basestring
 
 
 def dumps(row: dict[str, Any]) -> str:
     return _ENCODER.encode(row)
 
 
-class PreferenceLines:
-    """Encode one comparison's preference rows straight to JSON lines.
-
-    The prompt and each response are encoded once per comparison instead of once per pair,
-    which roughly halves the cost of the JSONL pass. The output is byte-for-byte what
-    dumps(row) gives for the same row (keys in sorted order); a test holds it to that.
-    """
-
-    def __init__(self, *, prompt: Any, responses: dict[int, str], style: str, comparison_id: int, prompt_id: int, policy_version: str) -> None:
-        enc = _ENCODER.encode
-        self._responses = {
-            rid: enc(text if style == "standard" else [{"content": text, "role": "assistant"}]) for rid, text in responses.items()
-        }
-        self._after_chosen = f',"comparison_id":{int(comparison_id)},"created_at":'
-        self._after_margin = f',"policy_version":{enc(policy_version)},"prompt":{enc(prompt)},"prompt_id":{int(prompt_id)},"ranking_ids":'
-
-    def line(self, *, annotator: str, chosen_id: int, rejected_id: int, created_at: str, margin: float, ranking_ids: list[int]) -> str:
-        """Return the row as one JSON line (without the newline)."""
-        # json writes a finite float as repr(float) and an int list without spaces: same bytes, less work.
-        return "".join((
-            '{"annotator":', _json_string(annotator), ',"chosen":', self._responses[chosen_id], self._after_chosen,
-            _json_string(created_at), ',"margin":', repr(float(margin)), self._after_margin,
-            "[", ",".join(map(str, ranking_ids)), '],"rejected":', self._responses[rejected_id], "}",
-        ))
+def _messages_json(messages: list[dict[str, str]]) -> str:
+    """Encode cleaned chat messages exactly as dumps() would (keys content, role)."""
+    return "[" + ",".join(f'{{"content":{_encode_str(m["content"])},"role":{_encode_str(m["role"])}}}' for m in messages) + "]"
 
 
 @functools.lru_cache(maxsize=4096)
 def _json_string(value: str) -> str:
     """Encode a short repeated string (annotator pseudonym, timestamp) once."""
-    return _ENCODER.encode(value)
+    return _encode_str(value)
+
+
+class DictRows:
+    """Rows given as dicts (SFT and prompt exports: one row per comparison or prompt)."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self._text: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return self.rows
+
+    def jsonl(self) -> str:
+        """Return the rows as JSON lines (once: JSONL and Parquet both want them)."""
+        if self._text is None:
+            self._text = "".join(dumps(row) + "\n" for row in self.rows)
+        return self._text
+
+
+class PreferenceBlock:
+    """One comparison's preference rows, kept as the few values that differ per pair.
+
+    The prompt, responses and ids are shared by every pair of a comparison, so each is
+    encoded once: to JSON for the lines, and to Arrow columns (taken per row) for Parquet.
+    jsonl() gives byte-for-byte what dumps() gives for the dicts() rows; a test holds it to that.
+    """
+
+    WIDTH = 6  # values per pair in `rows`: annotator, chosen_id, rejected_id, created_at, margin, ranking ids ("1,2")
+
+    def __init__(self, *, prompt: Any, responses: dict[int, str], style: str, comparison_id: int, prompt_id: int, policy_version: str) -> None:
+        self.prompt, self.responses, self.style = prompt, responses, style
+        self.comparison_id, self.prompt_id, self.policy_version = comparison_id, prompt_id, policy_version
+        # One flat list of plain values, not a tuple per pair: Parquet keeps the values of
+        # thousands of pairs until a row group is full, and tuples held that long would make
+        # the garbage collector run (and sweep the whole heap) several times as often.
+        self.rows: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self.rows) // self.WIDTH
+
+    def add(self, annotator: str, chosen_id: int, rejected_id: int, created_at: str, margin: float, ranking_ids: tuple[int, ...]) -> None:
+        ids = str(ranking_ids[0]) if len(ranking_ids) == 1 else ",".join(map(str, ranking_ids))
+        self.rows += (annotator, chosen_id, rejected_id, created_at, float(margin), ids)
+
+    def pairs(self) -> Iterator[tuple[str, int, int, str, float, str]]:
+        """Yield each pair's values as one tuple."""
+        values = iter(self.rows)
+        return zip(*[values] * self.WIDTH, strict=True)
+
+    def _response(self, text: str) -> Any:
+        return text if self.style == "standard" else [{"content": text, "role": "assistant"}]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        """Return the rows as dicts (for CSV)."""
+        return [
+            {
+                "annotator": annotator, "chosen": self._response(self.responses[chosen]), "comparison_id": self.comparison_id,
+                "created_at": created_at, "margin": margin, "policy_version": self.policy_version, "prompt": self.prompt,
+                "prompt_id": self.prompt_id, "ranking_ids": [int(i) for i in ids.split(",") if i], "rejected": self._response(self.responses[rejected]),
+            }
+            for annotator, chosen, rejected, created_at, margin, ids in self.pairs()
+        ]
+
+    def jsonl(self) -> str:
+        """Return the rows as JSON lines, keys in sorted order, each ending in a newline."""
+        if self.style == "standard":
+            responses = {rid: _encode_str(text) for rid, text in self.responses.items()}
+            prompt = _encode_str(self.prompt)
+        else:
+            responses = {rid: f'[{{"content":{_encode_str(text)},"role":"assistant"}}]' for rid, text in self.responses.items()}
+            prompt = _messages_json(self.prompt)
+        after_chosen = f',"comparison_id":{int(self.comparison_id)},"created_at":'
+        after_margin = f',"policy_version":{_ENCODER.encode(self.policy_version)},"prompt":{prompt},"prompt_id":{int(self.prompt_id)},"ranking_ids":['
+        js = _json_string
+        # json writes a finite float as repr(float) and an int list without spaces: same bytes, less work.
+        return "".join([
+            f'{{"annotator":{js(a)},"chosen":{responses[c]}{after_chosen}{js(t)},"margin":{m!r}{after_margin}{ids}],"rejected":{responses[r]}}}\n'
+            for a, c, r, t, m, ids in self.pairs()
+        ])
 
 
 class JsonlSink:
@@ -132,41 +197,177 @@ class JsonlSink:
     def __init__(self, directory: Path) -> None:
         self._files: dict[str, TextIO] = {s: open(directory / f"{s}.jsonl", "w", encoding="utf-8", newline="\n") for s in SPLITS}
 
-    def write(self, split: str, row: dict[str, Any]) -> None:
-        self._files[split].write(dumps(row) + "\n")
-
-    def write_line(self, split: str, line: str) -> None:
-        self._files[split].write(line + "\n")
+    def write(self, split: str, rows: PreferenceBlock | DictRows) -> None:
+        self._files[split].write(rows.jsonl())
 
     def close(self) -> None:
         for handle in self._files.values():
             handle.close()
 
 
-def _line_chunks(path: Path, lines: int) -> Iterator[bytes]:
-    """Yield the file's bytes in chunks of whole lines."""
-    with open(path, "rb") as handle:
-        while chunk := b"".join(itertools.islice(handle, lines)):
-            yield chunk
+def _numbers(kind: pa.DataType, values: array.array) -> pa.Array:
+    """Return a fixed-width Arrow array over an array.array's buffer (no copy)."""
+    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
 
 
-def jsonl_to_parquet(directory: Path, *, schema: pa.Schema) -> None:
-    """Convert each <split>.jsonl to <split>.parquet, one row group of PARQUET_ROW_GROUP lines at a time.
+def _offsets(lengths: Iterable[int]) -> pa.Array:
+    """Return int32 list/string offsets: 0 and the running total of the lengths (OverflowError past 2 GiB)."""
+    return _numbers(pa.int32(), array.array("i", itertools.chain((0,), itertools.accumulate(lengths))))
 
-    Parsing the finished JSONL in C++ is several times faster than building Arrow tables from
-    Python dicts. We cut the file into line chunks ourselves because Arrow's streaming JSON
-    reader parses ahead without bound (its memory grew with the file in our measurements).
+
+def _strings(values: Iterable[str]) -> pa.Array:
+    """Return a string array (UTF-8 bytes and offsets)."""
+    encoded = [v.encode() for v in values]
+    offsets = _offsets(map(len, encoded))
+    return pa.StringArray.from_buffers(len(encoded), offsets.buffers()[1], pa.py_buffer(b"".join(encoded)))
+
+
+def _one_message(texts: pa.Array, role: str) -> pa.Array:
+    """Wrap each text as a one-message list [{"content": text, "role": role}]."""
+    count, encoded = len(texts), role.encode()
+    roles = pa.StringArray.from_buffers(count, _offsets(itertools.repeat(len(encoded), count)).buffers()[1], pa.py_buffer(encoded * count))
+    return pa.ListArray.from_arrays(_offsets(itertools.repeat(1, count)), pa.StructArray.from_arrays([texts, roles], fields=list(_MESSAGE)))
+
+
+_NUMBER_COLUMNS = {"slot": "i", "comparison_id": "q", "prompt_id": "q", "message_count": "i", "response_id": "q"}
+_TEXT_COLUMNS = ("policy_version", "prompt", "content", "role", "response")
+
+
+class _PreferenceColumns:
+    """Collect preference blocks and turn them into an Arrow table.
+
+    Values wait in flat lists and array.arrays of strings and numbers, which the garbage
+    collector does not track. Arrays are built from buffers rather than with pa.array():
+    that is faster for flat values, and pa.array() imports pandas on first use (a second
+    and tens of MB per process).
     """
-    options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
-    for split in SPLITS:
-        with pq.ParquetWriter(directory / f"{split}.parquet", schema, compression="zstd") as writer:
-            wrote = False
-            for chunk in _line_chunks(directory / f"{split}.jsonl", PARQUET_ROW_GROUP):
-                table = pa_json.read_json(pa.BufferReader(chunk), read_options=pa_json.ReadOptions(use_threads=False), parse_options=options)
-                writer.write_table(table.select(schema.names).cast(schema), row_group_size=PARQUET_ROW_GROUP)
-                wrote = True
-            if not wrote:
-                writer.write_table(schema.empty_table())
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self._schema = schema
+        self._standard = schema.field("prompt").type == pa.string()
+        self._clear()
+
+    def _clear(self) -> None:
+        self._rows: list[Any] = []  # the blocks' flat rows, PreferenceBlock.WIDTH values per pair
+        self._num = {name: array.array(code) for name, code in _NUMBER_COLUMNS.items()}
+        self._str: dict[str, list[str]] = {name: [] for name in _TEXT_COLUMNS}
+
+    def __len__(self) -> int:
+        return len(self._rows) // PreferenceBlock.WIDTH
+
+    def add(self, block: PreferenceBlock) -> None:
+        num, text = self._num, self._str
+        num["slot"].extend(itertools.repeat(len(num["comparison_id"]), len(block)))  # per row: its comparison
+        num["comparison_id"].append(block.comparison_id)
+        num["prompt_id"].append(block.prompt_id)
+        text["policy_version"].append(block.policy_version)
+        if self._standard:
+            text["prompt"].append(block.prompt)
+        else:
+            num["message_count"].append(len(block.prompt))
+            text["content"].extend([m["content"] for m in block.prompt])
+            text["role"].extend([m["role"] for m in block.prompt])
+        num["response_id"].extend(block.responses)
+        text["response"].extend(block.responses.values())
+        self._rows.extend(block.rows)
+
+    def take(self) -> pa.Table:
+        """Return the collected rows as a table and start afresh."""
+        num, text = self._num, self._str
+        annotator, chosen, rejected, created_at, margin, ranking_ids = (self._rows[i :: PreferenceBlock.WIDTH] for i in range(PreferenceBlock.WIDTH))
+        slots, ids, texts = _numbers(pa.int32(), num["slot"]), _numbers(pa.int64(), num["response_id"]), _strings(text["response"])
+
+        def response(which: tuple[int, ...]) -> pa.Array:
+            # Response ids are primary keys, unique within a batch: look them up in C++, not per row in Python.
+            picked = texts.take(pc.index_in(_numbers(pa.int64(), array.array("q", which)), value_set=ids))
+            return picked if self._standard else _one_message(picked, "assistant")
+
+        if self._standard:
+            prompts = _strings(text["prompt"])
+        else:
+            messages = pa.StructArray.from_arrays([_strings(text["content"]), _strings(text["role"])], fields=list(_MESSAGE))
+            prompts = pa.ListArray.from_arrays(_offsets(num["message_count"]), messages)
+        joined = ",".join(ids for ids in ranking_ids if ids)
+        ranking_values = _numbers(pa.int64(), array.array("q", map(int, joined.split(",")) if joined else ()))
+        ranking_counts = [ids.count(",") + 1 if ids else 0 for ids in ranking_ids]
+        columns = {
+            "annotator": _strings(annotator), "chosen": response(chosen),
+            "comparison_id": _numbers(pa.int64(), num["comparison_id"]).take(slots), "created_at": _strings(created_at),
+            "margin": _numbers(pa.float64(), array.array("d", margin)), "policy_version": _strings(text["policy_version"]).take(slots),
+            "prompt": prompts.take(slots), "prompt_id": _numbers(pa.int64(), num["prompt_id"]).take(slots),
+            "ranking_ids": pa.ListArray.from_arrays(_offsets(ranking_counts), ranking_values), "rejected": response(rejected),
+        }
+        self._clear()
+        return pa.Table.from_arrays([columns[name] for name in self._schema.names], schema=self._schema)
+
+
+class _DictColumns:
+    """Collect dict rows (as their JSON lines) and parse them into Arrow columns in C++."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self._schema = schema
+        self._options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
+        self._lines: list[str] = []
+        self._rows = 0
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def add(self, block: DictRows) -> None:
+        self._lines.append(block.jsonl())
+        self._rows += len(block)
+
+    def take(self) -> pa.Table:
+        text, self._lines, self._rows = "".join(self._lines).encode(), [], 0
+        table = pa_json.read_json(pa.BufferReader(text), read_options=pa_json.ReadOptions(use_threads=False), parse_options=self._options)
+        return table.select(self._schema.names).cast(self._schema)
+
+
+def _empty_table(schema: pa.Schema) -> pa.Table:
+    # Not schema.empty_table(): that imports pandas.
+    return pa.Table.from_batches([], schema=schema)
+
+
+class ParquetSink:
+    """Write <split>.parquet in row groups of PARQUET_ROW_GROUP rows, in the same pass as the JSONL.
+
+    Rows arrive a comparison at a time; the few past a row group's end wait for the next one,
+    so memory holds at most about one row group per split.
+    """
+
+    def __init__(self, directory: Path, schema: pa.Schema, *, kind: str) -> None:
+        self._schema = schema
+        columns = _PreferenceColumns if kind == "preference" else _DictColumns
+        self._pending = {s: columns(schema) for s in SPLITS}
+        self._carry = {s: _empty_table(schema) for s in SPLITS}
+        self._writers = {s: pq.ParquetWriter(directory / f"{s}.parquet", schema, compression="zstd") for s in SPLITS}
+        self._wrote = dict.fromkeys(SPLITS, False)
+
+    def write(self, split: str, rows: PreferenceBlock | DictRows) -> None:
+        pending = self._pending[split]
+        pending.add(rows)
+        if len(pending) + self._carry[split].num_rows >= PARQUET_ROW_GROUP:
+            self._flush(split, final=False)
+
+    def _flush(self, split: str, *, final: bool) -> None:
+        """Write whole row groups of the collected rows (and the rest too when final)."""
+        parts = [self._carry[split]]
+        if len(self._pending[split]):
+            parts.append(self._pending[split].take())
+        table = pa.concat_tables(parts)
+        rows = table.num_rows if final else table.num_rows - table.num_rows % PARQUET_ROW_GROUP
+        if rows:
+            self._writers[split].write_table(table.slice(0, rows), row_group_size=PARQUET_ROW_GROUP)
+            self._wrote[split] = True
+        self._carry[split] = table.slice(rows)
+
+    def close(self) -> None:
+        for split, writer in self._writers.items():
+            if len(self._pending[split]) or self._carry[split].num_rows:
+                self._flush(split, final=True)
+            if not self._wrote[split]:
+                writer.write_table(_empty_table(self._schema))
+            writer.close()
 
 
 def csv_cell(value: Any) -> Any:
@@ -188,22 +389,24 @@ class CsvSink:
         for writer in self._writers.values():
             writer.writerow(self._columns)
 
-    def write(self, split: str, row: dict[str, Any]) -> None:
-        self._writers[split].writerow([csv_cell(row[c]) for c in self._columns])
+    def write(self, split: str, rows: PreferenceBlock | DictRows) -> None:
+        self._writers[split].writerows([csv_cell(row[c]) for c in self._columns] for row in rows.dicts())
 
     def close(self) -> None:
         for handle in self._handles.values():
             handle.close()
 
 
-def open_sinks(directory: Path, *, fmt: str, schema: pa.Schema) -> list[Any]:
+def open_sinks(directory: Path, *, fmt: str, kind: str, schema: pa.Schema) -> list[Any]:
     """Return the row sinks for a format; JSONL is always written so training has one input format.
 
-    Parquet and the save_to_disk folder are made from the finished JSONL afterwards.
+    The save_to_disk folder is made from the finished JSONL afterwards.
     """
     sinks: list[Any] = [JsonlSink(directory)]
     if fmt == "csv":
         sinks.append(CsvSink(directory, schema))
+    elif fmt == "parquet":
+        sinks.append(ParquetSink(directory, schema, kind=kind))
     return sinks
 
 

@@ -7,6 +7,8 @@ comparison's rows are held at once, whatever the project's size.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,9 +42,9 @@ class ComparisonData:
 
     def kept_rankings(self, exclude_flags: tuple[str, ...]) -> tuple[list[RankingRow], int]:
         """Return rankings without excluded flags, and how many were dropped for flags."""
-        kept = []
+        kept, excluded = [], frozenset(exclude_flags)
         for rid, annotator_id, order, flags, created_at in self.rankings:
-            if exclude_flags and set(flags or ()) & set(exclude_flags):
+            if flags and not excluded.isdisjoint(flags):
                 continue
             kept.append(RankingRow(rid, annotator_id, order_groups(order), created_at))
         return kept, len(self.rankings) - len(kept)
@@ -52,18 +54,21 @@ class _MergeCursor:
     """Walk one comparison-ordered row stream, handing out the rows of one comparison at a time."""
 
     def __init__(self, rows: Iterator[tuple]) -> None:
-        self._rows = rows
-        self._head = next(rows, None)
+        # groupby cuts the stream at each new comparison id in C, not row by row in Python.
+        self._groups = itertools.groupby(rows, key=operator.itemgetter(0))
+        self._head = next(self._groups, None)
 
     def take(self, comparison_id: int) -> list[tuple]:
         """Return the rows of this comparison, skipping any of earlier comparisons."""
-        while self._head is not None and self._head[0] < comparison_id:
-            self._head = next(self._rows, None)
-        out = []
-        while self._head is not None and self._head[0] == comparison_id:
-            out.append(self._head)
-            self._head = next(self._rows, None)
-        return out
+        head = self._head
+        while head is not None and head[0] < comparison_id:
+            head = next(self._groups, None)
+        if head is None or head[0] != comparison_id:
+            self._head = head
+            return []
+        rows = list(head[1])  # before the next group: groupby shares one underlying iterator
+        self._head = next(self._groups, None)
+        return rows
 
 
 def _cursor(qs: Any, *fields: str) -> _MergeCursor:
