@@ -7,7 +7,6 @@ Errors share labeling's shape: {"detail": "...", "errors": [{"field", "message"}
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
@@ -18,7 +17,7 @@ from labeling.access import project_get_for_member, require_manager
 from labeling.models import DatasetSnapshot, Project
 from labeling.serializers import ErrorSerializer
 from training import selectors
-from training.models import ModelVersion, Run, RunKind
+from training.models import ModelVersion, RunKind
 from training.serializers import ModelVersionSerializer, RunCreateSerializer, RunDetailSerializer, RunSerializer
 from training.services.generation import generation_round_start
 from training.services.registry import model_promote, model_rollback
@@ -42,20 +41,6 @@ def validation_response(exc: ValidationError, code: int = status.HTTP_400_BAD_RE
 def _current_ids(project: Project) -> set[int]:
     pointers = selectors.project_pointers(project)
     return {i for i in (pointers.policy_id, pointers.reward_id) if i}
-
-
-def _version_for_member(request: Request, pk: int) -> ModelVersion:
-    try:
-        return selectors.model_version_get_for_member(request.user, pk)
-    except ModelVersion.DoesNotExist as exc:
-        raise Http404("No such model.") from exc
-
-
-def _run_for_member(request: Request, pk: int) -> Run:
-    try:
-        return selectors.run_get_for_member(request.user, pk)
-    except Run.DoesNotExist as exc:
-        raise Http404("No such run.") from exc
 
 
 class ModelListApi(generics.ListAPIView):
@@ -83,7 +68,7 @@ class ModelListApi(generics.ListAPIView):
 class ModelDetailApi(APIView):
     @extend_schema(responses={200: ModelVersionSerializer, 404: NOT_FOUND}, summary="One registered model")
     def get(self, request: Request, pk: int) -> Response:
-        version = _version_for_member(request, pk)
+        version = selectors.model_version_get_for_member(request.user, pk)
         return Response(ModelVersionSerializer(version, context={"current_ids": _current_ids(version.project)}).data)
 
 
@@ -93,7 +78,7 @@ class ModelPromoteApi(APIView):
     @extend_schema(request=None, responses={200: ModelVersionSerializer, 400: ERROR, 403: ERROR, 404: NOT_FOUND},
                    summary="Make this version the project's current policy / reward model (managers)")
     def post(self, request: Request, pk: int) -> Response:
-        version = _version_for_member(request, pk)
+        version = selectors.model_version_get_for_member(request.user, pk)
         require_manager(request.user, version.project)
         try:
             type(self).service(version=version)
@@ -167,13 +152,13 @@ class ProjectRunListApi(generics.ListAPIView):
 class RunDetailApi(APIView):
     @extend_schema(responses={200: RunDetailSerializer, 404: NOT_FOUND}, summary="A run: status, progress, latest metrics, error")
     def get(self, request: Request, pk: int) -> Response:
-        return Response(RunDetailSerializer(_run_for_member(request, pk)).data)
+        return Response(RunDetailSerializer(selectors.run_get_for_member(request.user, pk)).data)
 
 
 class RunCancelApi(APIView):
     @extend_schema(request=None, responses={200: RunDetailSerializer, 403: ERROR, 404: NOT_FOUND},
                    summary="Cancel a run (managers): queued ends now, running gets SIGTERM then SIGKILL")
     def post(self, request: Request, pk: int) -> Response:
-        run = _run_for_member(request, pk)
+        run = selectors.run_get_for_member(request.user, pk)
         require_manager(request.user, run.project)
         return Response(RunDetailSerializer(run_cancel(run=run)).data)

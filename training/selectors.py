@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, QuerySet
+from django.shortcuts import get_object_or_404
 
 from labeling.access import projects_for_user
 from labeling.models import Project, Prompt, Ranking
@@ -53,8 +54,8 @@ def runs_for_user(user: Any) -> QuerySet[Run]:
 
 
 def run_get_for_member(user: Any, run_id: int | str) -> Run:
-    """Return a run of one of the user's projects or raise Run.DoesNotExist (callers turn it into 404)."""
-    return runs_for_user(user).select_related("project", "snapshot", "created_by").get(pk=int(run_id))
+    """Return a run of one of the user's projects; 404 otherwise, so others' ids leak nothing."""
+    return get_object_or_404(runs_for_user(user).select_related("project", "snapshot", "created_by"), pk=int(run_id))
 
 
 def model_versions_for_user(user: Any) -> QuerySet[ModelVersion]:
@@ -62,7 +63,8 @@ def model_versions_for_user(user: Any) -> QuerySet[ModelVersion]:
 
 
 def model_version_get_for_member(user: Any, version_id: int | str) -> ModelVersion:
-    return model_versions_for_user(user).get(pk=int(version_id))
+    """Return a model version of one of the user's projects; 404 otherwise."""
+    return get_object_or_404(model_versions_for_user(user), pk=int(version_id))
 
 
 def current_model_ids(user: Any) -> set[int]:

@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -19,7 +19,7 @@ from labeling.access import is_manager, project_get_for_member, require_manager
 from training import selectors
 from training.charts import run_charts
 from training.forms import GenerateRoundForm
-from training.models import ModelVersion, Run
+from training.models import Run
 from training.services.generation import generation_round_start
 from training.services.registry import model_promote, model_rollback
 from training.services.runs import run_cancel
@@ -31,19 +31,6 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any], *, par
     name = f"{template}#{partial}" if partial and htmx and not htmx.boosted else template
     return render(request, name, context, status=status)
 
-
-def _run(request: HttpRequest, run_id: int) -> Run:
-    try:
-        return selectors.run_get_for_member(request.user, run_id)
-    except Run.DoesNotExist as exc:
-        raise Http404("No such run.") from exc
-
-
-def _version(request: HttpRequest, version_id: int) -> ModelVersion:
-    try:
-        return selectors.model_version_get_for_member(request.user, version_id)
-    except ModelVersion.DoesNotExist as exc:
-        raise Http404("No such model.") from exc
 
 
 @login_required
@@ -68,7 +55,7 @@ def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
 @login_required
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     """Show a run; while it is active the live part polls itself every 2 s."""
-    run = _run(request, run_id)
+    run = selectors.run_get_for_member(request.user, run_id)
     return _render(request, "training/run_detail.html", run_context(request, run), partial="live")
 
 
@@ -76,7 +63,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 @require_POST
 def run_cancel_view(request: HttpRequest, run_id: int) -> HttpResponse:
     """Cancel a run (managers)."""
-    run = _run(request, run_id)
+    run = selectors.run_get_for_member(request.user, run_id)
     require_manager(request.user, run.project)
     run = run_cancel(run=run)
     if not getattr(request, "htmx", None):
@@ -106,13 +93,13 @@ def model_list(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 def model_detail(request: HttpRequest, version_id: int) -> HttpResponse:
     """Show one model: where it came from, its metrics, its children."""
-    version = _version(request, version_id)
+    version = selectors.model_version_get_for_member(request.user, version_id)
     context = {**models_context(request, version.project), "version": version, "children": list(version.children.order_by("id"))}
     return _render(request, "training/model_detail.html", context)
 
 
 def _switch(request: HttpRequest, version_id: int, action: Any, done: str) -> HttpResponse:
-    version = _version(request, version_id)
+    version = selectors.model_version_get_for_member(request.user, version_id)
     require_manager(request.user, version.project)
     status = 200
     try:
