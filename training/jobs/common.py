@@ -74,6 +74,18 @@ def check_range(name: str, value: Any, *, low: float | None = None, high: float 
         raise ConfigError(f"{name}: must be <= {high}, got {value}")
 
 
+def check_trainer_fields(config: Any) -> None:
+    """Validate the Trainer fields that the supervised jobs (reward, dpo) share, naming the bad one."""
+    check_range("learning_rate", config.learning_rate, low=1e-10, high=1.0)
+    check_range("num_train_epochs", config.num_train_epochs, low=0.01, high=1000)
+    check_range("max_steps", config.max_steps, low=-1, kind=int)
+    if config.max_steps == 0:
+        raise ConfigError("max_steps: must be -1 (use epochs) or a positive number")
+    check_range("per_device_train_batch_size", config.per_device_train_batch_size, low=1, high=4096, kind=int)
+    check_range("gradient_accumulation_steps", config.gradient_accumulation_steps, low=1, high=4096, kind=int)
+    check_range("max_length", config.max_length, low=8, high=1_000_000, kind=int)
+
+
 def is_main_process() -> bool:
     """True on rank 0 (or when not distributed): only it writes metrics and outputs."""
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0

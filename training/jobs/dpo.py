@@ -55,14 +55,7 @@ class DPOJobConfig:
         self._validate_loss()
         common.check_range("beta", self.beta, low=1e-6, high=100.0)
         common.check_range("label_smoothing", self.label_smoothing, low=0.0, high=0.499)
-        common.check_range("learning_rate", self.learning_rate, low=1e-10, high=1.0)
-        common.check_range("num_train_epochs", self.num_train_epochs, low=0.01, high=1000)
-        common.check_range("max_steps", self.max_steps, low=-1, kind=int)
-        if self.max_steps == 0:
-            raise common.ConfigError("max_steps: must be -1 (use epochs) or a positive number")
-        common.check_range("per_device_train_batch_size", self.per_device_train_batch_size, low=1, high=4096, kind=int)
-        common.check_range("gradient_accumulation_steps", self.gradient_accumulation_steps, low=1, high=4096, kind=int)
-        common.check_range("max_length", self.max_length, low=8, high=1_000_000, kind=int)
+        common.check_trainer_fields(self)
         common.check_range("warmup_ratio", self.warmup_ratio, low=0.0, high=1.0)
         if not isinstance(self.use_lora, bool):
             raise common.ConfigError(f"use_lora: expected true or false, got {self.use_lora!r}")

@@ -39,14 +39,7 @@ class RewardJobConfig:
     seed: int = 0  # seeds the head init, data order and the held-out split
 
     def validate(self) -> None:
-        common.check_range("learning_rate", self.learning_rate, low=1e-9, high=1.0)
-        common.check_range("num_train_epochs", self.num_train_epochs, low=0.01, high=1000)
-        common.check_range("max_steps", self.max_steps, low=-1, kind=int)
-        if self.max_steps == 0:
-            raise common.ConfigError("max_steps: must be -1 (use epochs) or a positive number")
-        common.check_range("per_device_train_batch_size", self.per_device_train_batch_size, low=1, high=4096, kind=int)
-        common.check_range("gradient_accumulation_steps", self.gradient_accumulation_steps, low=1, high=4096, kind=int)
-        common.check_range("max_length", self.max_length, low=8, high=1_000_000, kind=int)
+        common.check_trainer_fields(self)
         if self.center_rewards_coefficient is not None:
             common.check_range("center_rewards_coefficient", self.center_rewards_coefficient, low=0.0, high=10.0)
         if not isinstance(self.use_margin, bool):
