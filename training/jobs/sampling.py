@@ -74,6 +74,36 @@ def _eos_ids(model, tokenizer) -> set[int]:  # type: ignore[no-untyped-def]
     return found
 
 
+class NucleusByThreshold:
+    """Top-p (nucleus) filtering that finds each row's probability threshold by bisection.
+
+    Keeps the smallest set of most likely tokens whose mass reaches top_p, like transformers'
+    TopPLogitsWarper, but without sorting the vocabulary: on CPU a (rows x vocab) sort costs more
+    than the model step itself for small models and large batches, and it grows with the batch.
+    Bisection needs only elementwise compares and row sums; 30 halvings pin the threshold below
+    float32 resolution, so the kept set matches the sorted one except for exact probability ties.
+    """
+
+    def __init__(self, top_p: float, iterations: int = 30) -> None:
+        self.top_p = top_p
+        self.iterations = iterations
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self.top_p >= 1.0:
+            return scores
+        probs = torch.softmax(scores.float(), dim=-1)
+        lo = torch.zeros(probs.shape[0], 1, dtype=probs.dtype, device=probs.device)  # mass(lo) >= top_p always
+        hi = probs.max(dim=-1, keepdim=True).values
+        # hi itself may already hold enough mass (one dominant token): then keep exactly that token.
+        lo = torch.where((probs * (probs >= hi)).sum(-1, keepdim=True) >= self.top_p, hi, lo)
+        for _ in range(self.iterations):
+            mid = (lo + hi) / 2
+            enough = (probs * (probs >= mid)).sum(-1, keepdim=True) >= self.top_p
+            lo = torch.where(enough, mid, lo)
+            hi = torch.where(enough, hi, mid)
+        return scores.masked_fill(probs < lo, float("-inf"))
+
+
 @torch.no_grad()
 def sample_batch(model, tokenizer, prompts: Sequence[Messages], *, k: int, params: SamplingParams,  # type: ignore[no-untyped-def]
                  device: str) -> list[list[Sample]]:
@@ -83,8 +113,9 @@ def sample_batch(model, tokenizer, prompts: Sequence[Messages], *, k: int, param
         **enc,
         do_sample=params.temperature > 0,
         temperature=params.temperature if params.temperature > 0 else None,
-        top_p=params.top_p if params.temperature > 0 else None,
+        top_p=None,  # applied by NucleusByThreshold below, after temperature
         top_k=None,
+        logits_processor=[NucleusByThreshold(params.top_p)] if params.temperature > 0 else None,
         max_new_tokens=params.max_new_tokens,
         num_return_sequences=k,
         pad_token_id=tokenizer.pad_token_id,
