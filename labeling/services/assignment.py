@@ -9,17 +9,19 @@ different comparisons; on SQLite the IMMEDIATE transaction mode serialises write
 from __future__ import annotations
 
 import random
+import time
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from labeling.models import Assignment, AssignmentStatus, Comparison, Project, Ranking
 
 MAX_RECHECKS = 50
+BUSY_RETRIES = 20
 
 
 def lease_expiry(project: Project, now: datetime | None = None) -> datetime:
@@ -54,7 +56,7 @@ def _current_lease(project: Project, annotator: AbstractBaseUser, now: datetime)
     )
 
 
-def _lock_candidate(project: Project, annotator: AbstractBaseUser, now: datetime, exclude: list[int]) -> Comparison | None:
+def _candidates(project: Project, annotator: AbstractBaseUser, now: datetime, exclude: list[int]) -> QuerySet[Comparison]:
     done_by_me = Assignment.objects.filter(
         comparison=OuterRef("pk"),
         annotator=annotator,
@@ -71,6 +73,11 @@ def _lock_candidate(project: Project, annotator: AbstractBaseUser, now: datetime
         # comparisons complete one after another instead of all being half-ranked.
         .order_by("id")
     )
+    return candidates
+
+
+def _lock_candidate(project: Project, annotator: AbstractBaseUser, now: datetime, exclude: list[int]) -> Comparison | None:
+    candidates = _candidates(project, annotator, now, exclude)
     if connection.features.has_select_for_update_skip_locked:
         candidates = candidates.select_for_update(skip_locked=True, of=("self",))
     return candidates.first()
@@ -99,7 +106,13 @@ def _lock_comparison_with_room(project: Project, annotator: AbstractBaseUser, no
     full: list[int] = []
     for _ in range(MAX_RECHECKS):
         comparison = _lock_candidate(project, annotator, now, full)
-        if comparison is None or _still_has_room(comparison, project, now):
+        if comparison is None:
+            # SKIP LOCKED also skips rows that are merely busy (another claim or a submit holds
+            # them for a moment). Saying "nothing left" then would send an annotator home early.
+            if _candidates(project, annotator, now, full).exists():
+                raise _Busy
+            return None
+        if _still_has_room(comparison, project, now):
             return comparison
         full.append(comparison.pk)
     return None
@@ -111,9 +124,22 @@ def _shuffled_response_ids(comparison: Comparison) -> list[int]:
     return ids
 
 
-@transaction.atomic
+class _Busy(Exception):
+    """Every comparison with room is locked by a concurrent transaction right now."""
+
+
 def comparison_claim_next(*, project: Project, annotator: AbstractBaseUser) -> Assignment | None:
     """Lease the next comparison to the annotator (or renew their live lease); None when nothing is left."""
+    for attempt in range(BUSY_RETRIES):
+        try:
+            return _claim_once(project, annotator)
+        except _Busy:
+            time.sleep(0.02 * (attempt + 1))  # the lock holders finish in milliseconds
+    return None
+
+
+@transaction.atomic
+def _claim_once(project: Project, annotator: AbstractBaseUser) -> Assignment | None:
     now = timezone.now()
     current = _current_lease(project, annotator, now)
     if current is not None:
