@@ -19,6 +19,7 @@ from labeling.exports.filters import (
     tags_match,
 )
 from labeling.exports.formats import (
+    WRITE_BUFFER,
     DictRows,
     PreferenceBlock,
     clean_messages,
@@ -62,7 +63,7 @@ class _Writer:
         self.sinks = open_sinks(directory, fmt=params.format, kind=params.kind, schema=schema_for(params.kind, params.style))
         (directory / "ids").mkdir()
         names = ("prompt_ids",) if params.kind == "prompt" else ("comparison_ids", "ranking_ids")
-        self.ids = {n: open(directory / "ids" / f"{n}.txt", "w", encoding="ascii", newline="\n") for n in names}
+        self.ids = {n: open(directory / "ids" / f"{n}.txt", "w", encoding="ascii", newline="\n", buffering=WRITE_BUFFER) for n in names}
         self.result = result
         self._names: dict[tuple[int, ...], str] = {}
         self._last_time: datetime | None = None
@@ -89,7 +90,7 @@ class _Writer:
         self.result.rows[split] += len(rows)
 
     def record(self, name: str, ids: list[int]) -> None:
-        self.ids[name].write("".join(f"{i}\n" for i in ids))
+        self.ids[name].write("\n".join(map(str, ids)) + "\n" if ids else "")
 
     def close(self) -> None:
         for sink in self.sinks:

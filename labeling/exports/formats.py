@@ -14,8 +14,9 @@ import itertools
 import json
 import os
 import shutil
+import struct
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,6 +29,7 @@ import pyarrow.parquet as pq
 from labeling.exports.split import SPLITS
 
 PARQUET_ROW_GROUP = 10_000
+WRITE_BUFFER = 1 << 20
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed member times keep the zip byte-identical
 CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -100,7 +102,7 @@ def dumps(row: dict[str, Any]) -> str:
 
 def _messages_json(messages: list[dict[str, str]]) -> str:
     """Encode cleaned chat messages exactly as dumps() would (keys content, role)."""
-    return "[" + ",".join(f'{{"content":{_encode_str(m["content"])},"role":{_encode_str(m["role"])}}}' for m in messages) + "]"
+    return "[" + ",".join([f'{{"content":{_encode_str(m["content"])},"role":{_encode_str(m["role"])}}}' for m in messages]) + "]"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -195,7 +197,10 @@ class JsonlSink:
     """Write one JSON object per line to <split>.jsonl."""
 
     def __init__(self, directory: Path) -> None:
-        self._files: dict[str, TextIO] = {s: open(directory / f"{s}.jsonl", "w", encoding="utf-8", newline="\n") for s in SPLITS}
+        # A large buffer: a few hundred bytes per row add up to many small write calls otherwise.
+        self._files: dict[str, TextIO] = {
+            s: open(directory / f"{s}.jsonl", "w", encoding="utf-8", newline="\n", buffering=WRITE_BUFFER) for s in SPLITS
+        }
 
     def write(self, split: str, rows: PreferenceBlock | DictRows) -> None:
         self._files[split].write(rows.jsonl())
@@ -205,28 +210,49 @@ class JsonlSink:
             handle.close()
 
 
-def _numbers(kind: pa.DataType, values: array.array) -> pa.Array:
-    """Return a fixed-width Arrow array over an array.array's buffer (no copy)."""
-    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
+def _numbers(kind: pa.DataType, values: array.array | bytes) -> pa.Array:
+    """Return a fixed-width Arrow array over packed numbers (no copy)."""
+    return pa.Array.from_buffers(kind, memoryview(values).nbytes // kind.byte_width, [None, pa.py_buffer(values)])
 
 
-def _offsets(lengths: Iterable[int]) -> pa.Array:
-    """Return int32 list/string offsets: 0 and the running total of the lengths (OverflowError past 2 GiB)."""
-    return _numbers(pa.int32(), array.array("i", itertools.chain((0,), itertools.accumulate(lengths))))
+def _packed(kind: pa.DataType, code: str, values: Sequence[Any]) -> pa.Array:
+    """Return a fixed-width Arrow array of Python numbers (struct packs faster than array.array)."""
+    return _numbers(kind, struct.pack(f"={len(values)}{code}", *values))
 
 
-def _strings(values: Iterable[str]) -> pa.Array:
+def _offsets(sizes: pa.Array) -> pa.Array:
+    """Return int32 list/string offsets: 0, then the running total of the sizes (summed in C++, checked)."""
+    return pa.concat_arrays([_numbers(pa.int32(), _ZERO), pc.cumulative_sum_checked(sizes)])
+
+
+_ZERO = struct.pack("=i", 0)
+
+
+def _strings(values: list[str]) -> pa.Array:
     """Return a string array (UTF-8 bytes and offsets)."""
-    encoded = [v.encode() for v in values]
-    offsets = _offsets(map(len, encoded))
-    return pa.StringArray.from_buffers(len(encoded), offsets.buffers()[1], pa.py_buffer(b"".join(encoded)))
+    text = "".join(values)
+    data = text.encode()
+    # All ASCII (the usual case for ids, names and times): lengths in characters are lengths in bytes.
+    sizes = list(map(len, values)) if len(data) == len(text) else [len(v.encode()) for v in values]
+    return pa.StringArray.from_buffers(len(values), _offsets(_packed(pa.int32(), "i", sizes)).buffers()[1], pa.py_buffer(data))
+
+
+def _id_lists(texts: list[str]) -> pa.Array:
+    """Return list<int64> from comma-joined ids ("7" or "7,8"; "" for none), split and parsed in C++."""
+    if "" not in texts:
+        return pc.split_pattern(_strings(texts), ",").cast(pa.list_(pa.int64()))
+    pieces = [t.split(",") if t else [] for t in texts]
+    values = [int(i) for i in itertools.chain.from_iterable(pieces)]
+    return pa.ListArray.from_arrays(_offsets(_packed(pa.int32(), "i", [len(p) for p in pieces])), _packed(pa.int64(), "q", values))
 
 
 def _one_message(texts: pa.Array, role: str) -> pa.Array:
     """Wrap each text as a one-message list [{"content": text, "role": role}]."""
     count, encoded = len(texts), role.encode()
-    roles = pa.StringArray.from_buffers(count, _offsets(itertools.repeat(len(encoded), count)).buffers()[1], pa.py_buffer(encoded * count))
-    return pa.ListArray.from_arrays(_offsets(itertools.repeat(1, count)), pa.StructArray.from_arrays([texts, roles], fields=list(_MESSAGE)))
+    role_ends = _offsets(_numbers(pa.int32(), struct.pack("=i", len(encoded)) * count))
+    roles = pa.StringArray.from_buffers(count, role_ends.buffers()[1], pa.py_buffer(encoded * count))
+    one_each = _offsets(_numbers(pa.int32(), struct.pack("=i", 1) * count))
+    return pa.ListArray.from_arrays(one_each, pa.StructArray.from_arrays([texts, roles], fields=list(_MESSAGE)))
 
 
 _NUMBER_COLUMNS = {"slot": "i", "comparison_id": "q", "prompt_id": "q", "message_count": "i", "response_id": "q"}
@@ -279,23 +305,20 @@ class _PreferenceColumns:
 
         def response(which: tuple[int, ...]) -> pa.Array:
             # Response ids are primary keys, unique within a batch: look them up in C++, not per row in Python.
-            picked = texts.take(pc.index_in(_numbers(pa.int64(), array.array("q", which)), value_set=ids))
+            picked = texts.take(pc.index_in(_packed(pa.int64(), "q", which), value_set=ids))
             return picked if self._standard else _one_message(picked, "assistant")
 
         if self._standard:
             prompts = _strings(text["prompt"])
         else:
             messages = pa.StructArray.from_arrays([_strings(text["content"]), _strings(text["role"])], fields=list(_MESSAGE))
-            prompts = pa.ListArray.from_arrays(_offsets(num["message_count"]), messages)
-        joined = ",".join(ids for ids in ranking_ids if ids)
-        ranking_values = _numbers(pa.int64(), array.array("q", map(int, joined.split(",")) if joined else ()))
-        ranking_counts = [ids.count(",") + 1 if ids else 0 for ids in ranking_ids]
+            prompts = pa.ListArray.from_arrays(_offsets(_numbers(pa.int32(), num["message_count"])), messages)
         columns = {
             "annotator": _strings(annotator), "chosen": response(chosen),
             "comparison_id": _numbers(pa.int64(), num["comparison_id"]).take(slots), "created_at": _strings(created_at),
-            "margin": _numbers(pa.float64(), array.array("d", margin)), "policy_version": _strings(text["policy_version"]).take(slots),
+            "margin": _packed(pa.float64(), "d", margin), "policy_version": _strings(text["policy_version"]).take(slots),
             "prompt": prompts.take(slots), "prompt_id": _numbers(pa.int64(), num["prompt_id"]).take(slots),
-            "ranking_ids": pa.ListArray.from_arrays(_offsets(ranking_counts), ranking_values), "rejected": response(rejected),
+            "ranking_ids": _id_lists(ranking_ids), "rejected": response(rejected),
         }
         self._clear()
         return pa.Table.from_arrays([columns[name] for name in self._schema.names], schema=self._schema)
