@@ -86,6 +86,25 @@ def check_trainer_fields(config: Any) -> None:
     check_range("max_length", config.max_length, low=8, high=1_000_000, kind=int)
 
 
+def context_limit(model: Any) -> int | None:
+    """Return how many positions the model can attend to (None when its config does not say)."""
+    config = getattr(model, "config", None)
+    for name in ("n_positions", "max_position_embeddings"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def effective_max_length(requested: int, model: Any) -> int:
+    """Clamp a configured sequence length to the model's context, so long data cannot index past it."""
+    limit = context_limit(model)
+    if limit is not None and requested > limit:
+        print(f"max_length {requested} exceeds the model's context of {limit} tokens; using {limit}", file=sys.stderr, flush=True)
+        return limit
+    return requested
+
+
 def is_main_process() -> bool:
     """True on rank 0 (or when not distributed): only it writes metrics and outputs."""
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0

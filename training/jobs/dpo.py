@@ -7,6 +7,7 @@ Optional LoRA adapters are merged before saving, so the output is always a plain
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,23 +112,24 @@ def lora_config(config: DPOJobConfig):  # type: ignore[no-untyped-def]
                       target_modules="all-linear", task_type="CAUSAL_LM")
 
 
-def _pair_samples(tokenizer, rows: list[dict[str, Any]]) -> tuple[list, list]:  # type: ignore[no-untyped-def]
-    """Tokenize held-out pairs the way TRL does: prompt with generation prompt, answer = the rest."""
+def _pair_samples(tokenizer, rows: list[dict[str, Any]], max_length: int) -> tuple[list, list]:  # type: ignore[no-untyped-def]
+    """Tokenize held-out pairs the way TRL does: prompt with generation prompt, answer = the rest (cut at max_length)."""
     from training.jobs.sampling import Sample
 
     def sample(prompt: list, answer: list) -> Sample:
         prompt_ids = list(tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True)["input_ids"])
-        full = list(tokenizer.apply_chat_template(prompt + answer, tokenize=True)["input_ids"])
+        full = list(tokenizer.apply_chat_template(prompt + answer, tokenize=True)["input_ids"])[:max_length]
+        prompt_ids = prompt_ids[:max_length]
         return Sample(text="", prompt_ids=prompt_ids, response_ids=full[len(prompt_ids):], finished=True)
 
     return [sample(r["prompt"], r["chosen"]) for r in rows], [sample(r["prompt"], r["rejected"]) for r in rows]
 
 
-def sequence_logprobs(model, tokenizer, rows: list[dict[str, Any]]) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
+def sequence_logprobs(model, tokenizer, rows: list[dict[str, Any]], *, max_length: int) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
     """Summed log-probabilities of each held-out pair's chosen and rejected answers."""
     from training.jobs.sampling import response_logprobs
 
-    chosen, rejected = _pair_samples(tokenizer, rows)
+    chosen, rejected = _pair_samples(tokenizer, rows, max_length)
     device = str(next(model.parameters()).device)
     model.eval()
     lp = response_logprobs(model, chosen + rejected, pad_id=tokenizer.pad_token_id, device=device)
@@ -182,7 +184,8 @@ def main(config: DPOJobConfig) -> None:
     train_rows, eval_rows = train_eval_rows(config.train_file, config.eval_file, eval_fraction=config.eval_fraction,
                                             seed=config.seed)
     model, tokenizer = _load(config)
-    before = sequence_logprobs(model, tokenizer, eval_rows) if eval_rows and common.is_main_process() else None
+    config = dataclasses.replace(config, max_length=common.effective_max_length(config.max_length, model))
+    before = sequence_logprobs(model, tokenizer, eval_rows, max_length=config.max_length) if eval_rows and common.is_main_process() else None
     metrics = common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl") if config.run_dir else None
     if metrics is not None and before is not None:
         metrics.write(0, 0.0, **preference_figures(before, before, config.beta, "eval_"))
@@ -203,7 +206,7 @@ def main(config: DPOJobConfig) -> None:
             result: dict[str, Any] = {"train_pairs": len(train_rows), "eval_pairs": len(eval_rows),
                                       "train_loss": train_output.training_loss, "global_step": trainer.state.global_step}
             if before is not None:
-                after = sequence_logprobs(final, tokenizer, eval_rows)
+                after = sequence_logprobs(final, tokenizer, eval_rows, max_length=config.max_length)
                 result |= preference_figures(before, before, config.beta, "eval_start_")
                 result |= preference_figures(before, after, config.beta, "eval_")
     if metrics is not None and common.is_main_process():

@@ -123,12 +123,21 @@ def setup(config: PPOJobConfig) -> PPORun:
     loaded.reward_model.to(accelerator.device)
     sampler = PromptSampler(prompts, per_process=config.batch_size, rank=accelerator.process_index, world=world, seed=config.seed)
     torch.manual_seed(config.seed + 1_000 * (accelerator.process_index + 1))  # each process samples its own responses
+    # Long prompts keep their end; prompt + response must fit the policy's context, and the
+    # scored conversation the reward model's.
+    prompt_length = config.max_prompt_length
+    policy_limit = common.context_limit(loaded.ref_policy)
+    if policy_limit is not None:
+        if config.response_length >= policy_limit:
+            raise common.JobError(f"response_length: {config.response_length} does not fit the policy's context of {policy_limit} tokens")
+        prompt_length = min(prompt_length, policy_limit - config.response_length)
+    reward_length = common.effective_max_length(config.max_prompt_length + 2 * config.response_length, loaded.reward_model)
     models = RolloutModels(model, accelerator.unwrap_model(model).policy, loaded.ref_policy, loaded.reward_model,
                            loaded.tokenizer, loaded.reward_tokenizer)
     return PPORun(
         accelerator, loaded, model, optimizer, scheduler, sampler, kl_controller(config), num_updates, models,
-        RolloutSettings(config.temperature, config.response_length, config.max_prompt_length,
-                        reward_max_length=config.max_prompt_length + 2 * config.response_length,
+        RolloutSettings(config.temperature, config.response_length, prompt_length,
+                        reward_max_length=reward_length,
                         forward_batch_size=config.mini_batch_size),
         UpdateSettings(config.ppo_epochs, config.mini_batch_size, config.cliprange, config.cliprange_value,
                        config.vf_coef, config.temperature, config.max_grad_norm),

@@ -7,6 +7,7 @@ them silently; we count them first).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,7 @@ def main(config: RewardJobConfig) -> None:
     train_rows, eval_rows = train_eval_rows(config.train_file, config.eval_file, eval_fraction=config.eval_fraction,
                                             seed=config.seed)
     model, tokenizer = _load(config)
+    config = dataclasses.replace(config, max_length=common.effective_max_length(config.max_length, model))
     train_kept, dropped_train = split_by_length(tokenizer, train_rows, config.max_length)
     eval_kept, dropped_eval = split_by_length(tokenizer, eval_rows, config.max_length)
     if not train_kept:

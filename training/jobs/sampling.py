@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from training.jobs.common import context_limit
+
 Messages = list[dict[str, str]]
 
 
@@ -109,6 +111,11 @@ def sample_batch(model, tokenizer, prompts: Sequence[Messages], *, k: int, param
                  device: str) -> list[list[Sample]]:
     """Sample k responses for each prompt in one generate() call; return them grouped per prompt."""
     enc = encode_prompts(tokenizer, prompts, device)
+    limit = context_limit(model)
+    if limit is not None and enc["input_ids"].shape[1] + params.max_new_tokens > limit:
+        # Left padding: the last columns hold every prompt's end, which is what the answer follows.
+        keep = max(limit - params.max_new_tokens, 1)
+        enc = {k: v[:, -keep:] for k, v in enc.items()}
     out = model.generate(
         **enc,
         do_sample=params.temperature > 0,
@@ -175,6 +182,8 @@ def reward_scores(reward_model, tokenizer, conversations: Sequence[Messages], *,
                   batch_size: int = 16, max_length: int = 512) -> list[float]:
     """Score full conversations (prompt + assistant answer) with a one-output reward model."""
     scores: list[float] = []
+    limit = context_limit(reward_model)
+    max_length = min(max_length, limit) if limit else max_length
     tokenizer.padding_side = "left"  # the classifier reads the last non-pad token either way
     for batch in chunks(conversations, batch_size):
         enc = tokenizer.apply_chat_template(list(batch), padding=True, truncation=True, max_length=max_length,
