@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from labeling.exports.aggregation import Pair, RankingRow, aggregate, best_response
 from labeling.exports.filters import (
     Scope,
@@ -20,16 +22,18 @@ from labeling.exports.filters import (
 )
 from labeling.exports.formats import (
     WRITE_BUFFER,
+    CsvSink,
     DictRows,
+    JsonlSink,
     PreferenceBlock,
     clean_messages,
-    open_sinks,
     prompt_text,
     save_to_disk,
     schema_for,
     sha256_file,
     timestamp,
 )
+from labeling.exports.parquet import ParquetSink
 from labeling.exports.split import SPLITS, split_of
 from labeling.exports.stream import ComparisonData, comparison_stream, prompt_stream
 from labeling.models import Prompt
@@ -53,6 +57,19 @@ class BuildResult:
     @property
     def total(self) -> int:
         return sum(self.rows.values())
+
+
+def open_sinks(directory: Path, *, fmt: str, kind: str, schema: pa.Schema) -> list[JsonlSink | CsvSink | ParquetSink]:
+    """Return the row sinks for a format; JSONL is always written so training has one input format.
+
+    The save_to_disk folder is made from the finished JSONL afterwards.
+    """
+    sinks: list[JsonlSink | CsvSink | ParquetSink] = [JsonlSink(directory)]
+    if fmt == "csv":
+        sinks.append(CsvSink(directory, schema))
+    elif fmt == "parquet":
+        sinks.append(ParquetSink(directory, schema, kind=kind))
+    return sinks
 
 
 class _Writer:

@@ -7,8 +7,9 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from labeling.exports import formats
-from labeling.exports.formats import DictRows, JsonlSink, ParquetSink, PreferenceBlock, clean_messages, prompt_text, schema_for
+from labeling.exports import parquet
+from labeling.exports.formats import DictRows, JsonlSink, PreferenceBlock, clean_messages, prompt_text, schema_for
+from labeling.exports.parquet import ParquetSink
 
 TRICKY = ['plain', 'quote " and backslash \\ and slash /', "new\nline\ttab\r\x00\x1f", "café ünïcode", "emoji 🙂 outside the BMP",
           "line separator \u2028 and \u2029", "", "<script>alert(1)</script>", "=1+2"]
@@ -45,7 +46,7 @@ def test_block_lines_are_exactly_what_json_dumps_writes(style):
 
 @pytest.mark.parametrize("style", ["conversational", "standard"])
 def test_parquet_built_from_columns_holds_the_same_rows_in_even_row_groups(style, tmp_path, monkeypatch):
-    monkeypatch.setattr(formats, "PARQUET_ROW_GROUP", 4)  # 9 rows in blocks of 3: row groups cut across comparisons
+    monkeypatch.setattr(parquet, "PARQUET_ROW_GROUP", 4)  # 9 rows in blocks of 3: row groups cut across comparisons
     schema = schema_for("preference", style)
     sink, jsonl = ParquetSink(tmp_path, schema, kind="preference"), JsonlSink(tmp_path)
     for block in blocks(style):
