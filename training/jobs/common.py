@@ -304,6 +304,20 @@ def base_trainer_kwargs(*, output_dir: str | Path, seed: int, logging_steps: int
     }
 
 
+def supervised_trainer_kwargs(config: Any, *, output_dir: str | Path) -> dict[str, Any]:
+    """Trainer arguments the supervised jobs (reward, dpo) take from their shared config fields."""
+    return {
+        "learning_rate": config.learning_rate,
+        "num_train_epochs": config.num_train_epochs,
+        "max_steps": config.max_steps,
+        "per_device_train_batch_size": config.per_device_train_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "max_length": config.max_length,
+        "warmup_steps": config.warmup_ratio,  # transformers 5: a value < 1 is a fraction of the steps
+        **base_trainer_kwargs(output_dir=output_dir, seed=config.seed, logging_steps=config.logging_steps),
+    }
+
+
 def remove_tree(path: str | Path) -> None:
     """Delete a scratch directory if it exists (trainer output we do not keep)."""
     shutil.rmtree(path, ignore_errors=True)

@@ -94,14 +94,7 @@ def dpo_config(config: DPOJobConfig, work_dir: Path):  # type: ignore[no-untyped
         loss_weights=config.loss_weights,
         beta=config.beta,
         label_smoothing=config.label_smoothing,
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.num_train_epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        max_length=config.max_length,
-        warmup_steps=config.warmup_ratio,  # transformers 5: a value < 1 is a fraction of the steps
-        **common.base_trainer_kwargs(output_dir=work_dir, seed=config.seed, logging_steps=config.logging_steps),
+        **common.supervised_trainer_kwargs(config, output_dir=work_dir),
     )
 
 
