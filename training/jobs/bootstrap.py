@@ -36,13 +36,17 @@ SYSTEM_FIELDS: frozenset[str] = frozenset({"output_dir", "run_dir"})
 
 
 def _samples(model_dir: Path, seed: int) -> list[dict[str, str]]:
-    """Sample one answer per fixed prompt so the result shows what the policy sounds like."""
+    """Decode one greedy answer per fixed prompt so the result shows what the policy sounds like.
+
+    Greedy, not sampled: the showcase is the policy's most likely answer, the same on every
+    machine and independent of how the sampler draws random numbers.
+    """
     from training.jobs.sampling import SamplingParams, sample_all
 
     model, tokenizer = common.load_causal_lm(str(model_dir), dtype=None), common.load_tokenizer(str(model_dir))
     device = common.pick_device().device
     prompts = [[{"role": "user", "content": text}] for text in SAMPLE_PROMPTS]
-    params = SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=48, seed=seed)
+    params = SamplingParams(temperature=0.0, top_p=1.0, max_new_tokens=48, seed=seed)
     grouped = sample_all(model.to(device).eval(), tokenizer, prompts, k=1, params=params, device=device,
                          batch_size=len(prompts))
     return [{"prompt": text, "response": group[0].text} for text, group in zip(SAMPLE_PROMPTS, grouped, strict=True)]
