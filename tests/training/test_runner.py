@@ -107,7 +107,8 @@ def test_cancel_stops_the_job_even_one_that_ignores_sigterm(project, monkeypatch
 
 def test_timeout_fails_the_run(project):
     current_policy(project)
-    run = run_create(project=project, kind="dpo", config={"mode": "hang"}, timeout_s=1)
+    # 3 s leaves a loaded machine time to start the job and see it print before the timeout.
+    run = run_create(project=project, kind="dpo", config={"mode": "hang"}, timeout_s=3)
     run_execute(run.pk)
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
