@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -10,6 +13,7 @@ from django.http import HttpRequest
 from training.models import MetricPoint, ModelVersion, ProjectModels, Run, Schedule
 from training.services.registry import model_promote
 from training.services.runs import run_cancel
+from training.services.schedules import ScheduleData, schedule_data_validate
 
 
 @admin.register(ModelVersion)
@@ -70,8 +74,32 @@ class RunAdmin(admin.ModelAdmin):
         self.message_user(request, f"Cancel requested for {len(active)} active run(s).")
 
 
+class ScheduleAdminForm(forms.ModelForm):
+    """The admin checks a schedule the way the schedule page does (triggers, per-kind hyperparameters)."""
+
+    class Meta:
+        model = Schedule
+        fields = [
+            "project", "recipe", "enabled", "every_n_preferences", "every_hours", "auto_promote",
+            "min_win_rate", "generate_next", "config", "last_fired_at", "last_preference_id",
+        ]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        names = [f.name for f in dataclasses.fields(ScheduleData)]
+        data = ScheduleData(**{name: cleaned.get(name) for name in names if name in cleaned})
+        try:
+            cleaned["config"] = schedule_data_validate(data)
+        except ValidationError as exc:
+            self.add_error(None, exc)
+        return cleaned
+
+
 @admin.register(Schedule)
 class ScheduleAdmin(admin.ModelAdmin):
+    form = ScheduleAdminForm
     list_display = ["project", "recipe", "enabled", "every_n_preferences", "every_hours", "auto_promote", "last_fired_at"]
     list_filter = ["enabled", "recipe"]
 

@@ -262,3 +262,17 @@ def test_schedule_pages_are_for_managers_only(client, project2):
     assert client.get(reverse("training:schedule-edit", args=[schedule.pk])).status_code == 404
     assert client.post(reverse("training:schedule-toggle", args=[schedule.pk])).status_code == 404
     assert not Run.objects.exists()
+
+
+def test_admin_refuses_a_schedule_with_bad_hyperparameters_naming_the_field(project):
+    from training.admin import ScheduleAdminForm
+
+    base = {"project": project.pk, "recipe": "dpo", "enabled": True, "every_n_preferences": 10,
+            "min_win_rate": 0.5, "last_preference_id": 0}
+    bad = ScheduleAdminForm(data={**base, "config": '{"dpo": {"no_such_knob": 1}}'})  # dpo is the fake job here
+    assert not bad.is_valid()
+    assert "no_such_knob" in str(bad.errors["config"])
+    no_trigger = ScheduleAdminForm(data={**base, "every_n_preferences": "", "config": "{}"})
+    assert not no_trigger.is_valid() and "every_n_preferences" in no_trigger.errors
+    good = ScheduleAdminForm(data={**base, "config": '{"dpo": {"steps": 2}}'})
+    assert good.is_valid(), good.errors

@@ -81,11 +81,16 @@ def _validate(data: ScheduleData) -> None:
         raise ValidationError({"min_win_rate": "must be between 0 and 1"})
 
 
+def schedule_data_validate(data: ScheduleData) -> dict[str, Any]:
+    """Check a schedule's triggers and hyperparameters; return the clean config (ValidationError names the field)."""
+    _validate(data)
+    return schedule_config_validate(data.recipe, data.config or {})
+
+
 @transaction.atomic
 def schedule_save(*, project: Project, data: ScheduleData, schedule: Schedule | None = None) -> Schedule:
     """Create or update a project's schedule after checking its triggers and hyperparameters."""
-    _validate(data)
-    config = schedule_config_validate(data.recipe, data.config or {})
+    config = schedule_data_validate(data)
     schedule = schedule or Schedule(project=project)
     if schedule.project_id != project.pk:
         raise ValidationError({"schedule": "the schedule belongs to another project"})
