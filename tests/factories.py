@@ -44,3 +44,13 @@ def make_comparison(project: Project, *, texts: list[str] | None = None, prompt:
         [Response(comparison=comparison, position=i, text=t, model_name="test") for i, t in enumerate(texts)]
     )
     return comparison
+
+
+def api_client_for(user):
+    """An API client that authenticates like a script would: with a token header."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client

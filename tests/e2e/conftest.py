@@ -33,12 +33,6 @@ CHROMIUM_ARGS = [
 SCREENSHOT_DIR = Path(os.environ.get("PREFLOOP_SCREENSHOT_DIR", "var/screenshots"))
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    """Hash test passwords cheaply: the default hasher costs about a second per user here."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
     """Launch one headless chromium for the whole session."""

@@ -6,35 +6,22 @@ import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from labeling.models import Assignment, AssignmentStatus, Comparison, Membership, Preference, Prompt, Ranking, Role
-from tests.factories import add_member, make_comparison, make_project, make_user
+from tests.factories import add_member, api_client_for, make_comparison, make_project, make_user
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def client_for(user) -> APIClient:
-    """Authenticate like a script would: with a token header."""
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
-
-
 @pytest.fixture
 def api(annotator):
-    return client_for(annotator)
+    return api_client_for(annotator)
 
 
 @pytest.fixture
 def manager_api(manager):
-    return client_for(manager)
+    return api_client_for(manager)
 
 
 def claim(api, project) -> dict:
@@ -62,7 +49,7 @@ def test_project_list_shows_only_my_projects_with_my_role(api, project):
 
 def test_staff_create_projects_and_become_their_manager():
     admin = make_user(staff=True)
-    response = client_for(admin).post("/api/projects/", {"name": "Code review", "k": 2, "overlap": 3}, format="json")
+    response = api_client_for(admin).post("/api/projects/", {"name": "Code review", "k": 2, "overlap": 3}, format="json")
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["slug"], body["k"], body["overlap"], body["role"]) == ("code-review", 2, 3, "manager")
@@ -70,7 +57,7 @@ def test_staff_create_projects_and_become_their_manager():
 
 
 def test_project_create_with_bad_k_names_the_field():
-    response = client_for(make_user(staff=True)).post("/api/projects/", {"name": "x", "k": 12}, format="json")
+    response = api_client_for(make_user(staff=True)).post("/api/projects/", {"name": "x", "k": 12}, format="json")
     assert response.status_code == 400 and "k" in response.json()
 
 
@@ -142,7 +129,7 @@ def test_ties_are_refused_with_400_when_the_project_forbids_them():
     project = make_project(allow_ties=False)
     user = make_user()
     add_member(project, user)
-    api = client_for(user)
+    api = api_client_for(user)
     make_comparison(project)
     body = claim(api, project)
     ids = [r["id"] for r in body["responses"]]

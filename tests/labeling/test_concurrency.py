@@ -21,11 +21,6 @@ from labeling.services import ranking as ranking_module
 from tests.factories import add_member, make_comparison, make_project, make_user
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def run_threads(target: Callable[[int], Any], n: int) -> list[Any]:
     """Run target(i) in n threads started together; return results (or the exceptions raised)."""
     barrier = threading.Barrier(n)

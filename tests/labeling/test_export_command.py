@@ -15,11 +15,6 @@ from labeling.models import DatasetSnapshot, SnapshotStatus
 from tests.labeling.test_export_snapshots import ranked_project
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def test_command_exports_with_progress_and_reports_the_snapshot(project):
     ranked_project(project, 3, annotators=1)
     out, err = io.StringIO(), io.StringIO()

@@ -50,12 +50,6 @@ def rows(snapshot: DatasetSnapshot, split: str = "train") -> list[dict]:
     return [json.loads(line) for line in snapshot_file(snapshot, split).read_text().splitlines()]
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    """Hash test passwords cheaply: these tests create many users."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def data(project):
     return ranked_project(project)

@@ -18,11 +18,6 @@ CHAT_TEMPLATE = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def tiny_tokenizer(texts: list[str]):
     """Train a 300-token byte-level BPE on the exported texts and give it a chat template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers

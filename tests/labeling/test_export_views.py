@@ -14,11 +14,6 @@ from tests.factories import add_member, make_project, make_user
 from tests.labeling.test_export_snapshots import ranked_project
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def snapshot(project, manager):
     ranked_project(project, 4, annotators=1)

@@ -15,11 +15,6 @@ from tests.factories import make_project
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def run(*args: str) -> str:
     out = io.StringIO()
     call_command(*args, stdout=out, stderr=out)

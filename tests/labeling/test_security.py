@@ -12,24 +12,11 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from labeling.models import Prompt, Ranking, Role
-from tests.factories import PASSWORD, add_member, make_comparison, make_project, make_user
+from tests.factories import PASSWORD, add_member, api_client_for, make_comparison, make_project, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def token_client(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 @pytest.fixture
@@ -57,7 +44,7 @@ def endpoints(project, comparison) -> list[tuple[str, str, dict | None]]:
 
 def test_annotator_gets_404_on_every_endpoint_of_another_project(two_projects):
     _, b, annotator, _, comparison_b = two_projects
-    api = token_client(annotator)
+    api = api_client_for(annotator)
     for method, url, body in endpoints(b, comparison_b):
         response = getattr(api, method)(url, body, format="json")
         assert response.status_code == 404, (method, url, response.status_code)
@@ -67,7 +54,7 @@ def test_annotator_gets_404_on_every_endpoint_of_another_project(two_projects):
 
 def test_annotator_gets_403_on_manager_actions_of_their_own_project(two_projects):
     a, _, annotator, _, _ = two_projects
-    api = token_client(annotator)
+    api = api_client_for(annotator)
     upload = SimpleUploadedFile("p.jsonl", b'{"prompt": "x"}\n')
     assert api.post(f"/api/projects/{a.pk}/import/", {"file": upload}, format="multipart").status_code == 403
     assert api.post(f"/api/projects/{a.pk}/import/", {"rows": [{"prompt": "x"}]}, format="json").status_code == 403
@@ -77,7 +64,7 @@ def test_annotator_gets_403_on_manager_actions_of_their_own_project(two_projects
 
 
 def test_unknown_and_non_numeric_ids_are_404(two_projects):
-    api = token_client(two_projects[2])
+    api = api_client_for(two_projects[2])
     assert api.get("/api/projects/999999/").status_code == 404
     assert api.post("/api/comparisons/999999/ranking/", {"order": [1]}, format="json").status_code == 404
     assert api.get("/api/projects/abc/").status_code == 404

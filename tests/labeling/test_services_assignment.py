@@ -14,11 +14,6 @@ from tests.factories import add_member, make_comparison, make_project, make_user
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def members(project, n: int):
     users = [make_user() for _ in range(n)]
     for user in users:

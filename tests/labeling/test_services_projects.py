@@ -12,11 +12,6 @@ from tests.factories import make_user
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def test_creator_becomes_manager_and_slug_is_made_unique():
     user = make_user(staff=True)
     first = project_create(name="Helpful answers", k=3, overlap=2, user=user)

@@ -21,11 +21,6 @@ from tests.factories import add_member, make_comparison, make_project, make_user
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def ids(comparison: Comparison) -> list[int]:
     return list(comparison.responses.order_by("position").values_list("id", flat=True))
 

@@ -9,11 +9,6 @@ from labeling.models import Membership, Project, Ranking, Role
 from tests.factories import add_member, make_comparison, make_project, make_user
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def two_projects(db, client):
     """Project A (the user annotates it) and project B (someone else's), each with a comparison."""

@@ -15,11 +15,6 @@ from tests.factories import add_member, make_comparison, make_project, make_user
 HX = {"HX-Request": "true"}
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def managed(db, client):
     project = make_project(k=3, overlap=2, name="Managed")

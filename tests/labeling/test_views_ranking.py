@@ -11,12 +11,6 @@ from tests.factories import add_member, make_comparison, make_project, make_user
 HX = {"HX-Request": "true"}
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # The default hasher costs ~1 s per user on a loaded 2-core machine; these tests do not test it.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def setup(db, client):
     """A K=3 project with three comparisons and a logged-in annotator."""

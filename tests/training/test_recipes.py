@@ -25,7 +25,6 @@ pytestmark = pytest.mark.django_db
 def _chain_jobs(settings):
     settings.PREFLOOP_JOB_MODULES = CHAIN_JOBS
     settings.PREFLOOP_RUNNER_POLL_S = 0.05
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
