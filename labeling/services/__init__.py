@@ -4,7 +4,6 @@ from labeling.services.assignment import comparison_claim_next, comparison_skip,
 from labeling.services.imports import ImportResult, ImportValidationError, prompts_import
 from labeling.services.projects import ProjectError, membership_add, membership_remove, project_create
 from labeling.services.ranking import (
-    LeaseConflict,
     RankingConflict,
     RankingError,
     preferences_from_order,
@@ -21,7 +20,6 @@ __all__ = [
     "membership_remove",
     "project_create",
     "prompts_import",
-    "LeaseConflict",
     "RankingConflict",
     "ranking_validate",
     "RankingError",

@@ -37,8 +37,6 @@ class RankingConflict(Exception):
     """The ranking is well-formed but cannot be stored now (already ranked, comparison full)."""
 
 
-LeaseConflict = RankingConflict  # older name
-
 
 @dataclass(frozen=True)
 class RankingInput:

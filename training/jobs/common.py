@@ -105,6 +105,15 @@ def effective_max_length(requested: int, model: Any) -> int:
     return requested
 
 
+def check_sampling_fields(config: Any) -> None:
+    """Validate the sampling fields that generate and evaluate share, naming the bad one."""
+    check_range("temperature", config.temperature, low=0.0, high=5.0)
+    check_range("top_p", config.top_p, low=0.01, high=1.0)
+    check_range("max_new_tokens", config.max_new_tokens, low=1, high=8192, kind=int)
+    check_range("batch_size", config.batch_size, low=1, high=4096, kind=int)
+    check_range("seed", config.seed, low=0, kind=int)
+
+
 def is_main_process() -> bool:
     """True on rank 0 (or when not distributed): only it writes metrics and outputs."""
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0

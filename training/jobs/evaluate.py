@@ -34,12 +34,8 @@ class EvaluateJobConfig:
 
     def validate(self) -> None:
         common.check_range("samples_per_prompt", self.samples_per_prompt, low=1, high=64, kind=int)
-        common.check_range("temperature", self.temperature, low=0.0, high=5.0)
-        common.check_range("top_p", self.top_p, low=0.01, high=1.0)
-        common.check_range("max_new_tokens", self.max_new_tokens, low=1, high=8192, kind=int)
+        common.check_sampling_fields(self)
         common.check_range("max_prompts", self.max_prompts, low=0, kind=int)
-        common.check_range("batch_size", self.batch_size, low=1, high=4096, kind=int)
-        common.check_range("seed", self.seed, low=0, kind=int)
 
 
 CONFIG_CLASS = EvaluateJobConfig
