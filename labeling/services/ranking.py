@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
+from labeling.hooks import ranking_hooks
 from labeling.models import Assignment, AssignmentStatus, Comparison, Flag, Preference, Project, Ranking
 
 MAX_NOTE_CHARS = 5000
@@ -211,8 +210,8 @@ def _create(comparison: Comparison, annotator: AbstractBaseUser, clean: RankingI
 
 
 def _run_hooks(ranking_id: int, project_id: int) -> None:
-    for dotted in getattr(settings, "PREFLOOP_RANKING_HOOKS", []):
-        import_string(dotted)(ranking_id=ranking_id, project_id=project_id)
+    for hook in ranking_hooks():
+        hook(ranking_id=ranking_id, project_id=project_id)
 
 
 def ranking_submit(
