@@ -1,6 +1,7 @@
 """Writes of the labeling side. Import from here: `from labeling.services import ranking_submit`."""
 
 from labeling.services.assignment import comparison_claim_next, comparison_skip, lease_expiry
+from labeling.services.comparisons import NewComparison, NewResponse, comparisons_create
 from labeling.services.imports import ImportResult, ImportValidationError, prompts_import
 from labeling.services.projects import ProjectError, membership_add, membership_remove, project_create
 from labeling.services.ranking import (
@@ -13,6 +14,9 @@ from labeling.services.ranking import (
 )
 
 __all__ = [
+    "NewComparison",
+    "NewResponse",
+    "comparisons_create",
     "ImportResult",
     "ImportValidationError",
     "ProjectError",

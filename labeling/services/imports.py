@@ -16,7 +16,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from labeling.models import Comparison, Project, Prompt, Response
+from labeling.models import Project, Prompt, Response
+from labeling.services.comparisons import NewComparison, NewResponse, comparisons_create
 from labeling.services.import_rows import (
     CleanRow,
     Problem,
@@ -190,17 +191,11 @@ def _create_comparisons(project: Project, rows: list[CleanRow], ids: dict[str, i
         if key not in known:
             known.add(key)
             todo.append((key[0], r.responses))
-    comparisons = Comparison.objects.bulk_create(
-        [Comparison(project=project, prompt_id=prompt_id, source="import") for prompt_id, _ in todo], batch_size=_CHUNK
-    )
-    Response.objects.bulk_create(
-        [
-            Response(comparison=c, position=n, text=text, model_name=model)
-            for c, (_, responses) in zip(comparisons, todo, strict=True)
-            for n, (text, model) in enumerate(responses)
-        ],
-        batch_size=_CHUNK,
-    )
+    items = [
+        NewComparison(prompt_id, [NewResponse(text, model_name=model) for text, model in responses])
+        for prompt_id, responses in todo
+    ]
+    comparisons = comparisons_create(project=project, items=items, source="import")
     return len(comparisons)
 
 

@@ -1,0 +1,58 @@
+"""Create comparisons with their responses: the one write path for imports and generation rounds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+
+from labeling.models import Comparison, Project, Response
+
+BATCH = 1000
+
+
+@dataclass(frozen=True)
+class NewResponse:
+    text: str
+    model_name: str = ""
+    generation_params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NewComparison:
+    """One comparison to create: a prompt of the project and its responses in display position order."""
+
+    prompt_id: int
+    responses: Sequence[NewResponse]
+
+
+@transaction.atomic
+def comparisons_create(
+    *, project: Project, items: Sequence[NewComparison], source: str, policy_version: str = ""
+) -> list[Comparison]:
+    """Create the comparisons and their responses in bulk; return the comparisons in the order given.
+
+    The caller has checked that each prompt belongs to the project and that each item has the
+    project's K responses. Names longer than their columns are cut to fit.
+    """
+    comparisons = Comparison.objects.bulk_create(
+        [
+            Comparison(project=project, prompt_id=item.prompt_id, policy_version=policy_version[:200], source=source)
+            for item in items
+        ],
+        batch_size=BATCH,
+    )
+    Response.objects.bulk_create(
+        [
+            Response(
+                comparison=comparison, position=position, text=response.text,
+                model_name=response.model_name[:300], generation_params=response.generation_params,
+            )
+            for comparison, item in zip(comparisons, items, strict=True)
+            for position, response in enumerate(item.responses)
+        ],
+        batch_size=BATCH,
+    )
+    return comparisons
