@@ -9,9 +9,29 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from labeling.exports.params import AGGREGATIONS, FLAGS, FORMATS, KINDS, PAIR_SELECTIONS, STYLES, ExportParams
 
+# What the page shows for each parameter value (the values themselves stay the API's).
+CHOICE_LABELS = {
+    "preference": "Preference pairs",
+    "prompt": "Prompts only (for PPO / RLOO / GRPO)",
+    "sft": "SFT conversations",
+    "all": "All",
+    "majority": "Majority vote",
+    "bradley_terry": "Bradley–Terry scores",
+    "best_vs_rest": "Best against each other",
+    "best_vs_worst": "Best against worst",
+    "jsonl": "JSONL",
+    "parquet": "Parquet",
+    "save_to_disk": "Hugging Face datasets folder (zipped)",
+    "csv": "CSV",
+    "conversational": "Conversational (chat messages)",
+    "standard": "Standard (plain strings)",
+    "unsafe": "Unsafe",
+    "all_bad": "All bad",
+}
+
 
 def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
-    return [(v, v.replace("_", " ")) for v in values]
+    return [(v, CHOICE_LABELS.get(v, v.replace("_", " ").capitalize())) for v in values]
 
 
 class ExportForm(forms.Form):
