@@ -30,6 +30,18 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
 
 
+def load_local_env(path: Path) -> None:
+    """Read KEY=VALUE lines (written by `make demo`) into the environment; real variables win."""
+    if not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key and not key.startswith("#"):
+            os.environ.setdefault(key.strip(), value.strip())
+
+
+load_local_env(Path(os.environ.get("PREFLOOP_DATA_DIR", BASE_DIR / "var")).resolve() / "local.env")
+
 DEBUG = env_bool("DEBUG", default=False)
 _INSECURE_KEY = "django-insecure-prefloop-development-key-do-not-use-in-production"
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -75,10 +87,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "labeling.api_errors.ApiJsonErrorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "labeling.inputs.InputGateMiddleware",  # NUL, lone surrogates, deep JSON, huge numbers: 400 here
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
