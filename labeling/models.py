@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from labeling.inputs import safe_text
+
 
 class Role(models.TextChoices):
     ANNOTATOR = "annotator", "Annotator"
@@ -81,7 +83,7 @@ class Prompt(models.Model):
     def last_user_text(self) -> str:
         for message in reversed(self.messages or []):
             if message.get("role") == "user":
-                return message.get("content", "")
+                return safe_text(message.get("content", ""))  # stored before the input gate: may not encode
         return ""
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from labeling.inputs import InputRefused, check_value, json_loads
+
 ROLES = ("system", "user", "assistant")
 MAX_TEXT_CHARS = 200_000
 MAX_ID_CHARS = 200
@@ -73,9 +75,11 @@ def _text(value: Any, field: str, *, required: bool = True) -> str:
 def _messages(value: Any) -> list[dict[str, str]]:
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = json_loads(value)
         except json.JSONDecodeError as exc:
             raise RowError("messages", f"is not valid JSON ({exc.msg})") from exc
+        except InputRefused as exc:
+            raise RowError("messages", exc.message) from exc
     if not isinstance(value, list) or not value:
         raise RowError("messages", 'must be a non-empty list of {"role", "content"} objects')
     clean = []
@@ -96,7 +100,7 @@ def _tags(value: Any) -> list[str]:
         return []
     if isinstance(value, str):
         stripped = value.strip()
-        value = json.loads(stripped) if stripped.startswith("[") and _is_json(stripped) else stripped.split(",")
+        value = json_loads(stripped) if stripped.startswith("[") and _is_json(stripped) else stripped.split(",")
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
         raise RowError("tags", "must be a list of strings or comma-separated text")
     tags = list(dict.fromkeys(t.strip() for t in value if t.strip()))
@@ -107,8 +111,8 @@ def _tags(value: Any) -> list[str]:
 
 def _is_json(text: str) -> bool:
     try:
-        json.loads(text)
-    except json.JSONDecodeError:
+        json_loads(text)
+    except (json.JSONDecodeError, InputRefused):
         return False
     return True
 
@@ -138,9 +142,11 @@ def _responses(value: Any, k: int) -> list[tuple[str, str]] | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = json_loads(value)
         except json.JSONDecodeError as exc:
             raise RowError("responses", f"is not valid JSON ({exc.msg})") from exc
+        except InputRefused as exc:
+            raise RowError("responses", exc.message) from exc
     if not isinstance(value, list):
         raise RowError("responses", 'must be a list of texts or {"text", "model"} objects')
     if len(value) != k:
@@ -168,10 +174,28 @@ def _gold(value: Any, responses: list[tuple[str, str]] | None) -> int | None:
     return index
 
 
+def _checked(value: Any, field: str = "") -> None:
+    """Refuse NUL, lone surrogates and out-of-range numbers anywhere in the value (the input gate)."""
+    try:
+        check_value(value, field)
+    except InputRefused as exc:
+        raise RowError(exc.field, exc.message) from exc
+
+
 def clean_row(row: Any, line: int, k: int) -> CleanRow:
     """Check one parsed row and return it normalised; raise RowError naming the field."""
     if not isinstance(row, dict):
         raise RowError("row", f"must be an object, not {type(row).__name__}")
+    _checked(row)
+    clean = _clean_fields(row, line, k)
+    # Fields given as JSON text inside a CSV cell decode only now: check what they decoded to.
+    _checked(clean.messages, "messages")
+    _checked(clean.responses, "responses")
+    _checked(clean.tags, "tags")
+    return clean
+
+
+def _clean_fields(row: dict[str, Any], line: int, k: int) -> CleanRow:
     has_prompt = row.get("prompt") not in (None, "")
     has_messages = row.get("messages") not in (None, "", [])
     if has_prompt and has_messages:
@@ -202,9 +226,11 @@ def parse_jsonl(text: str) -> Iterator[tuple[int, Any]]:
         if not raw.strip():
             continue
         try:
-            yield number, json.loads(raw)
+            yield number, json_loads(raw)
         except json.JSONDecodeError as exc:
             yield number, RowError("json", f"invalid JSON at line {number}, column {exc.colno}: {exc.msg}")
+        except InputRefused as exc:
+            yield number, RowError("json", f"line {number} {exc.message}")
 
 
 def _csv_responses(record: dict[str, str]) -> list[dict[str, str]] | str | None:

@@ -131,11 +131,26 @@ def prompts_validate(*, project: Project, upload: Any = None, rows: Iterable[Any
             clean.append(clean_row(row, line, project.k))
         except RowError as exc:
             problems.append({"line": line, "field": exc.field, "message": exc.message})
+    problems.extend(_duplicate_ids(clean))
     if problems:
-        raise ImportValidationError(problems)
+        raise ImportValidationError(sorted(problems, key=lambda p: p["line"] or 0))
     if not clean:
         raise _file_error("has no rows to import")
     return clean
+
+
+def _duplicate_ids(rows: list[CleanRow]) -> list[Problem]:
+    """Refuse an external id given to two different prompts in one file, naming both lines."""
+    first: dict[str, CleanRow] = {}
+    problems: list[Problem] = []
+    for row in rows:
+        if not row.external_id:
+            continue
+        seen = first.setdefault(row.external_id, row)
+        if seen.content_hash != row.content_hash:
+            message = f"{row.external_id!r} is also the id of a different prompt on line {seen.line}; ids must be unique"
+            problems.append({"line": row.line, "field": "id", "message": message})
+    return problems
 
 
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:
