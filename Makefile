@@ -18,6 +18,8 @@ $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	# Tests check exports with these libraries' own loaders; --no-deps keeps torch, no Ray/DeepSpeed.
+	$(BIN)/pip install -q --no-deps openrlhf==0.11.2 verl==0.9.1
 	touch $@
 
 venv: $(BIN)/.installed

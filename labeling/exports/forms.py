@@ -54,12 +54,17 @@ class ExportForm(forms.Form):
     cap_per_tag = forms.IntegerField(required=False, min_value=1, help_text="At most this many prompts per tag.")
     test_fraction = forms.FloatField(initial=ExportParams.test_fraction, min_value=0.0, max_value=0.5)
     seed = forms.IntegerField(initial=0, min_value=0)
-    format = forms.ChoiceField(choices=_choices(FORMATS), initial="jsonl", help_text="JSONL is always written too.")
+    format = forms.ChoiceField(
+        choices=[("", "default (Parquet for prompts, else JSONL)"), *_choices(FORMATS)], required=False, help_text="JSONL is always written too."
+    )
     style = forms.ChoiceField(choices=_choices(STYLES), initial="conversational")
+    data_source = forms.CharField(required=False, max_length=100, help_text="Prompt exports: verl's data_source; empty = prefloop/<project slug>.")
+    ability = forms.CharField(required=False, max_length=100, help_text="Prompt exports: verl's ability; empty = chat.")
     background = forms.BooleanField(required=False, label="Run in the background (needs the worker)")
 
     FIELDSETS = (
         ("What", ("name", "kind", "aggregation", "pairs", "style", "format")),
+        ("Prompt exports (verl, OpenRLHF)", ("data_source", "ability")),
         ("Filters", ("min_agreement", "exclude_flags", "annotators_include", "annotators_exclude", "date_from", "date_to", "policy_versions", "tags", "cap_per_tag")),
         ("Split and run", ("test_fraction", "seed", "background")),
     )
