@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "csp",
     "django_tasks",
     "django_tasks_db",
+    "accounts",
     "labeling",
     "training",
 ]
@@ -168,8 +169,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("PREFLOOP_MAX_BODY_BYTES", 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 
-LOGIN_RATE_LIMIT = env_int("PREFLOOP_LOGIN_RATE_LIMIT", 10)  # failed attempts per window
-LOGIN_RATE_WINDOW_S = 300
+# Sign-in limit (accounts/services.py), kept in the database so every server process shares it.
+LOGIN_RATE_LIMIT = env_int("PREFLOOP_LOGIN_RATE_LIMIT", 10)  # attempts per window per (client address, username)
+LOGIN_ADDRESS_RATE_LIMIT = env_int("PREFLOOP_LOGIN_ADDRESS_RATE_LIMIT", 50)  # per client address, any username
+LOGIN_RATE_WINDOW_S = env_int("PREFLOOP_LOGIN_RATE_WINDOW_S", 300)
+# Reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed; empty: REMOTE_ADDR is the client.
+LOGIN_TRUSTED_PROXIES = [p.strip() for p in os.environ.get("PREFLOOP_TRUSTED_PROXIES", "").split(",") if p.strip()]
 
 CACHES = {
     "default": {

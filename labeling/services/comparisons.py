@@ -10,7 +10,7 @@ from django.db import transaction
 
 from labeling.models import Comparison, Project, Response
 
-BATCH = 1000
+BATCH = 500  # rows per INSERT: stays under SQLite's limit on query parameters
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class NewComparison:
 
     prompt_id: int
     responses: Sequence[NewResponse]
+    gold_position: int | None = None  # the known best response (a gold comparison), by position
 
 
 @transaction.atomic
@@ -44,7 +45,7 @@ def comparisons_create(
         ],
         batch_size=BATCH,
     )
-    Response.objects.bulk_create(
+    responses = Response.objects.bulk_create(
         [
             Response(
                 comparison=comparison, position=position, text=response.text,
@@ -55,4 +56,16 @@ def comparisons_create(
         ],
         batch_size=BATCH,
     )
+    _mark_gold(comparisons, items, responses)
     return comparisons
+
+
+def _mark_gold(comparisons: list[Comparison], items: Sequence[NewComparison], responses: list[Response]) -> None:
+    """Point each gold comparison at its known best response."""
+    by_slot = {(r.comparison_id, r.position): r.pk for r in responses}
+    gold = []
+    for comparison, item in zip(comparisons, items, strict=True):
+        if item.gold_position is not None:
+            comparison.gold_response_id = by_slot[(comparison.pk, item.gold_position)]
+            gold.append(comparison)
+    Comparison.objects.bulk_update(gold, ["gold_response"], batch_size=BATCH)

@@ -198,17 +198,21 @@ def _known_signatures(prompt_ids: list[int]) -> set[tuple[int, str]]:
 
 def _create_comparisons(project: Project, rows: list[CleanRow], ids: dict[str, int], existing: set[int]) -> int:
     known = _known_signatures(sorted(existing))
-    todo: list[tuple[int, list[tuple[str, str]]]] = []
+    todo: list[CleanRow] = []
     for r in rows:
         if r.responses is None:
             continue
         key = (ids[r.content_hash], responses_signature([text for text, _ in r.responses]))
         if key not in known:
             known.add(key)
-            todo.append((key[0], r.responses))
+            todo.append(r)
     items = [
-        NewComparison(prompt_id, [NewResponse(text, model_name=model) for text, model in responses])
-        for prompt_id, responses in todo
+        NewComparison(
+            ids[r.content_hash],
+            [NewResponse(text, model_name=model) for text, model in r.responses or []],
+            gold_position=r.gold,
+        )
+        for r in todo
     ]
     comparisons = comparisons_create(project=project, items=items, source="import")
     return len(comparisons)

@@ -30,6 +30,7 @@ from labeling.services import (
     RankingError,
     comparison_claim_next,
     comparison_skip,
+    gold_claim_next,
     ranking_reopen_last,
     ranking_submit,
 )
@@ -133,7 +134,9 @@ def _stage_context(
 
 def _next_stage(request: HttpRequest, project: Project, *, notice: str = "") -> dict[str, Any]:
     """Lease the annotator's next comparison and return the stage context for it."""
-    lease = comparison_claim_next(project=project, annotator=request.user)
+    lease = gold_claim_next(project=project, annotator=request.user) or comparison_claim_next(
+        project=project, annotator=request.user
+    )
     if lease is None:
         return _stage_context(request, project, notice=notice)
     comparison = Comparison.objects.select_related("prompt").get(pk=lease.comparison_id)
