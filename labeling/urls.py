@@ -26,4 +26,6 @@ urlpatterns = [
     path("projects/<int:project_id>/members/", views.project_members, name="project-members"),
     path("projects/<int:project_id>/members/remove/", views.project_member_remove, name="project-member-remove"),
     path("projects/<int:project_id>/import/", views.project_import, name="project-import"),
+    path("projects/<int:project_id>/data/", views.data_browse, name="data-browse"),
+    path("projects/<int:project_id>/data/<int:comparison_id>/", views.data_comparison, name="data-comparison"),
 ]
