@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from labeling.models import Comparison, Membership, Project, Prompt, Role
 from labeling.services import ranking_submit
-from tests.factories import add_member, make_comparison, make_project, make_user
+from tests.factories import add_member, make_comparison, make_lease, make_project, make_user
 
 HX = {"HX-Request": "true"}
 
@@ -26,6 +26,7 @@ def managed(db, client):
 
 def _rank(comparison, user, *, spent: int, flags=None):
     ids = list(comparison.responses.values_list("id", flat=True))
+    make_lease(comparison, user)
     ranking_submit(
         comparison=comparison,
         annotator=user,
