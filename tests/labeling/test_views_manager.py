@@ -26,7 +26,7 @@ def managed(db, client):
 
 def _rank(comparison, user, *, spent: int, flags=None):
     ids = list(comparison.responses.values_list("id", flat=True))
-    make_lease(comparison, user)
+    make_lease(comparison, user, display_order=[])  # no display order recorded
     ranking_submit(
         comparison=comparison,
         annotator=user,
@@ -54,7 +54,7 @@ def test_dashboard_shows_counts_and_per_annotator_medians(client, managed):
     assert '<td>ann</td><td class="num">2</td><td class="num">2.0 s</td>' in html
     assert '<td>bob</td><td class="num">2</td><td class="num">7.0 s</td>' in html
     assert "<strong>1</strong> unsafe" in html
-    assert "No rankings with a recorded display order yet." in html  # rankings made without a lease
+    assert "No rankings with a recorded display order yet." in html  # leases that recorded no display order
     full = client.get(reverse("labeling:project-dashboard", args=[project.pk])).content.decode()
     assert "<html" in full and 'aria-current="page">Dashboard' in full
 
