@@ -99,6 +99,8 @@ class ProjectImportApi(APIView):
         project = project_get_for_member(request.user, pk)
         require_manager(request.user, project)
         data = request.data
+        if not isinstance(data, dict | list):
+            return _error("body", 'must be a JSON object {"rows": [...]} (or a list of rows), or a multipart "file"')
         upload = request.FILES.get("file")
         rows = data if isinstance(data, list) else data.get("rows")  # a bare JSON list is the rows
         if upload is None and rows is None:

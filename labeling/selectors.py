@@ -20,6 +20,7 @@ from labeling.models import (
     Ranking,
     Response,
 )
+from labeling.quality import QualityReport, RankingRow, quality_report
 
 CHAT_ROLES = ("system", "user", "assistant")
 
@@ -206,3 +207,19 @@ def dashboard_stats(*, project: Project) -> DashboardStats:
         position_rankings=counted,
         flagged=flags,
     )
+
+
+def quality_rows(project: Project) -> list[RankingRow]:
+    """Return the project's rankings as the plain rows labeling.quality computes on."""
+    rows = Ranking.objects.filter(comparison__project=project).values_list(
+        "comparison_id", "annotator__username", "order", "display_order", "time_spent_ms", "comparison__gold_response_id"
+    )
+    return [
+        RankingRow(comparison_id=c, annotator=name, order=order, display_order=shown or [], time_spent_ms=ms, gold_response_id=gold)
+        for c, name, order, shown, ms, gold in rows.iterator(chunk_size=2000)
+    ]
+
+
+def project_quality(*, project: Project) -> QualityReport:
+    """Compute the project's agreement and per-annotator quality (see labeling.quality)."""
+    return quality_report(quality_rows(project))

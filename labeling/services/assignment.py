@@ -54,7 +54,8 @@ def _candidates(project: Project, annotator: AbstractBaseUser, now: datetime) ->
     )
     ranked_by_me = Ranking.objects.filter(comparison=OuterRef("pk"), annotator=annotator)
     return (
-        Comparison.objects.filter(project=project, complete=False)
+        # Gold comparisons come through labeling.services.gold, at the project's share.
+        Comparison.objects.filter(project=project, complete=False, gold_response__isnull=True)
         .filter(~Exists(done_by_me), ~Exists(ranked_by_me))
         .annotate(load=F("ranking_count") + _live_leases(now))
         .filter(load__lt=project.overlap)

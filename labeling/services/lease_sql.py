@@ -5,6 +5,7 @@ each extra statement costs a round trip and Django's query compilation (the prof
 13: SQLCompiler 33% of the loop). The statements are built here once per vendor and cached;
 assignment.py and ranking.py say when they are used and what guarantees surround them.
 Table names come from the models; column names are the models' (Django's default db_column).
+Gold comparisons are not claimed here (labeling.services.gold leases them at the project's share).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ WITH mine AS (
     ORDER BY a.created_at, a.id LIMIT 1
 ), pick AS (
     SELECT c.id AS cid FROM {C} c
-    WHERE c.project_id = %(project)s AND NOT c.complete AND NOT EXISTS (SELECT 1 FROM mine)
+    WHERE c.project_id = %(project)s AND NOT c.complete AND c.gold_response_id IS NULL AND NOT EXISTS (SELECT 1 FROM mine)
       AND NOT EXISTS (SELECT 1 FROM {A} d WHERE d.comparison_id = c.id AND d.annotator_id = %(me)s
                       AND d.status IN (%(submitted)s, %(skipped)s))
       AND NOT EXISTS (SELECT 1 FROM {K} k WHERE k.comparison_id = c.id AND k.annotator_id = %(me)s)

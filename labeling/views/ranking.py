@@ -30,6 +30,7 @@ from labeling.services import (
     RankingError,
     comparison_claim_next,
     comparison_skip,
+    gold_claim_next,
     ranking_reopen_last,
     ranking_submit,
 )
@@ -132,7 +133,9 @@ def _stage_context(
 
 def _next_stage(request: HttpRequest, project: Project, *, notice: str = "") -> dict[str, Any]:
     """Lease the annotator's next comparison and return the stage context for it."""
-    lease = comparison_claim_next(project=project, annotator=request.user)
+    lease = gold_claim_next(project=project, annotator=request.user) or comparison_claim_next(
+        project=project, annotator=request.user
+    )
     if lease is None:
         return _stage_context(request, project, notice=notice)
     comparison = lease.comparison  # loaded by the claim, with prompt and responses
@@ -164,6 +167,16 @@ def _refused(request: HttpRequest, context: dict[str, Any], *, error: str, statu
     return render_page(request, TEMPLATE, context, status=status)
 
 
+def _conflict_message(comparison: Comparison, annotator: Any, exc: RankingConflict) -> str:
+    """Say why a ranking was refused in the annotator's terms (no internal ids)."""
+    if Ranking.objects.filter(comparison=comparison, annotator=annotator).exists():
+        return (
+            "You already ranked this comparison, probably in another tab or window; that ranking is kept. "
+            "Go to the next comparison, or change it from My rankings."
+        )
+    return str(exc)
+
+
 def _form_error(form: RankingForm) -> str:
     errors = [str(e) for e in form.non_field_errors()]
     for name, field_errors in form.errors.items():
@@ -193,7 +206,7 @@ def ranking_create(request: HttpRequest, project_id: int, comparison_id: int) ->
     except RankingError as exc:
         return _refused(request, context, error=f"{FIELD_LABELS.get(exc.field, exc.field)}: {exc.message}", status=400)
     except RankingConflict as exc:
-        return _refused(request, context, error=str(exc), status=409)
+        return _refused(request, context, error=_conflict_message(comparison, request.user, exc), status=409)
     return _after_write(request, project, "Ranking updated." if editing else "Saved.")
 
 

@@ -58,7 +58,7 @@ def test_staff_create_projects_and_become_their_manager():
 
 def test_project_create_with_bad_k_names_the_field():
     response = api_client_for(make_user(staff=True)).post("/api/projects/", {"name": "x", "k": 12}, format="json")
-    assert response.status_code == 400 and "k" in response.json()
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "k" and response.json()["detail"].startswith("k: ")
 
 
 def test_next_leases_a_comparison_with_prompt_and_responses_in_display_order(api, project, annotator):

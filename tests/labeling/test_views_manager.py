@@ -53,7 +53,7 @@ def test_dashboard_shows_counts_and_per_annotator_medians(client, managed):
     assert 'data-testid="stat-preferences">12<' in html  # 4 rankings × 3 pairs (K = 3, no ties)
     assert '<td>ann</td><td class="num">2</td><td class="num">2.0 s</td>' in html
     assert '<td>bob</td><td class="num">2</td><td class="num">7.0 s</td>' in html
-    assert "<strong>1</strong> unsafe" in html
+    assert "<strong>1</strong> Unsafe" in html
     assert "No rankings with a recorded display order yet." in html  # leases that recorded no display order
     full = client.get(reverse("labeling:project-dashboard", args=[project.pk])).content.decode()
     assert "<html" in full and 'aria-current="page">Dashboard' in full
