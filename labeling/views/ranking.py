@@ -138,7 +138,7 @@ def _next_stage(request: HttpRequest, project: Project, *, notice: str = "") -> 
     )
     if lease is None:
         return _stage_context(request, project, notice=notice)
-    comparison = lease.comparison  # loaded by the claim, with prompt and responses
+    comparison = lease.comparison  # the ordinary claim loaded it with prompt and responses
     form = _fresh_form(project, comparison, lease.display_order)
     return _stage_context(request, project, comparison=comparison, form=form, lease=lease, notice=notice)
 
