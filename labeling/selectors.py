@@ -25,6 +25,18 @@ from labeling.quality import QualityReport, RankingRow, quality_report
 CHAT_ROLES = ("system", "user", "assistant")
 
 
+def lease_for_member(*, user: AbstractBaseUser, comparison_id: int) -> Assignment | None:
+    """Return the user's assignment on the comparison, with comparison and project, if they belong to its project.
+
+    One query serves the membership check and the ranking's lease check; None means either no
+    lease or no membership (the caller then tells 404 from 409 the slow way).
+    """
+    leases = Assignment.objects.select_related("comparison__project").filter(comparison_id=comparison_id, annotator=user)
+    if not user.is_staff:
+        leases = leases.filter(comparison__project__memberships__user=user)
+    return leases.first()
+
+
 @dataclass(frozen=True)
 class AnnotatorProgress:
     ranked: int
