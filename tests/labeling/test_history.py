@@ -43,7 +43,7 @@ def test_an_earlier_ranking_opens_for_editing_and_saves_in_place(client, db):
     client.force_login(user)
     page = client.get(reverse("labeling:ranking-edit", args=[project.pk, comparisons[0].pk]))
     body = page.content.decode()
-    assert page.status_code == 200 and "Editing an earlier ranking" in body and 'data-comparison="%d"' % comparisons[0].pk in body
+    assert page.status_code == 200 and "Editing an earlier ranking" in body and f'data-comparison="{comparisons[0].pk}"' in body
     a, b = first.order[0][0], first.order[1][0]
     post = {"choice": "b" if first.display_order[0] == a else "a", "edit": "True", "idempotency_key": "edit-1"}
     response = client.post(reverse("labeling:ranking-submit", args=[project.pk, comparisons[0].pk]), post)
