@@ -44,6 +44,7 @@ class CleanRow:
     tags: list[str]
     reference: str
     responses: list[tuple[str, str]] | None  # (text, model name)
+    gold: int | None = None  # index of the known best response: a gold comparison
 
 
 def prompt_content_hash(messages: list[dict[str, str]]) -> str:
@@ -153,6 +154,26 @@ def _responses(value: Any, k: int) -> list[tuple[str, str]] | None:
     return [_response(item, n) for n, item in enumerate(value)]
 
 
+def _gold(value: Any, responses: list[tuple[str, str]] | None) -> int | None:
+    """Read `gold`: the 0-based index of the known best response, or that response's text."""
+    if value in (None, ""):
+        return None
+    if responses is None:
+        raise RowError("gold", "needs the row's responses: it names the best one")
+    texts = [text for text, _ in responses]
+    if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+        if value not in texts:
+            raise RowError("gold", "must be the index of a response (0 = first) or exactly one response's text")
+        return texts.index(value)
+    try:
+        index = int(value)
+    except (TypeError, ValueError):
+        raise RowError("gold", "must be the index of a response (0 = first) or its text") from None
+    if isinstance(value, bool) or not 0 <= index < len(texts):
+        raise RowError("gold", f"must be between 0 and {len(texts) - 1} (the index of the best response)")
+    return index
+
+
 def _checked(value: Any, field: str = "") -> None:
     """Refuse NUL, lone surrogates and out-of-range numbers anywhere in the value (the input gate)."""
     try:
@@ -185,6 +206,7 @@ def _clean_fields(row: dict[str, Any], line: int, k: int) -> CleanRow:
         messages = [{"role": "user", "content": _text(row["prompt"], "prompt")}]
     else:
         messages = _messages(row["messages"])
+    responses = _responses(row.get("responses"), k)
     return CleanRow(
         line=line,
         messages=messages,
@@ -192,7 +214,8 @@ def _clean_fields(row: dict[str, Any], line: int, k: int) -> CleanRow:
         external_id=_external_id(row.get("id")),
         tags=_tags(row.get("tags")),
         reference=_text(row.get("reference"), "reference", required=False),
-        responses=_responses(row.get("responses"), k),
+        responses=responses,
+        gold=_gold(row.get("gold"), responses),
     )
 
 

@@ -197,26 +197,38 @@ def _known_signatures(prompt_ids: list[int]) -> set[tuple[int, str]]:
 
 def _create_comparisons(project: Project, rows: list[CleanRow], ids: dict[str, int], existing: set[int]) -> int:
     known = _known_signatures(sorted(existing))
-    todo: list[tuple[int, list[tuple[str, str]]]] = []
+    todo: list[CleanRow] = []
     for r in rows:
         if r.responses is None:
             continue
         key = (ids[r.content_hash], responses_signature([text for text, _ in r.responses]))
         if key not in known:
             known.add(key)
-            todo.append((key[0], r.responses))
+            todo.append(r)
     comparisons = Comparison.objects.bulk_create(
-        [Comparison(project=project, prompt_id=prompt_id, source="import") for prompt_id, _ in todo], batch_size=_CHUNK
+        [Comparison(project=project, prompt_id=ids[r.content_hash], source="import") for r in todo], batch_size=_CHUNK
     )
-    Response.objects.bulk_create(
+    created = Response.objects.bulk_create(
         [
             Response(comparison=c, position=n, text=text, model_name=model)
-            for c, (_, responses) in zip(comparisons, todo, strict=True)
-            for n, (text, model) in enumerate(responses)
+            for c, r in zip(comparisons, todo, strict=True)
+            for n, (text, model) in enumerate(r.responses or [])
         ],
         batch_size=_CHUNK,
     )
+    _mark_gold(comparisons, todo, created)
     return len(comparisons)
+
+
+def _mark_gold(comparisons: list[Comparison], rows: list[CleanRow], responses: list[Response]) -> None:
+    """Point each gold row's comparison at its known best response."""
+    by_slot = {(r.comparison_id, r.position): r.pk for r in responses}
+    gold = []
+    for comparison, row in zip(comparisons, rows, strict=True):
+        if row.gold is not None:
+            comparison.gold_response_id = by_slot[(comparison.pk, row.gold)]
+            gold.append(comparison)
+    Comparison.objects.bulk_update(gold, ["gold_response"], batch_size=_CHUNK)
 
 
 def prompts_import(

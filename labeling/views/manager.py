@@ -33,7 +33,11 @@ def _managed_project(request: HttpRequest, project_id: int) -> Project:
 def project_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
     """Show progress, preference counts and per-annotator figures."""
     project = _managed_project(request, project_id)
-    context = {"project": project, "stats": selectors.dashboard_stats(project=project)}
+    context = {
+        "project": project,
+        "stats": selectors.dashboard_stats(project=project),
+        "quality": selectors.project_quality(project=project),
+    }
     return render_page(request, "labeling/dashboard.html", context, partial="stats")
 
 

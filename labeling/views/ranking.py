@@ -30,6 +30,7 @@ from labeling.services import (
     RankingError,
     comparison_claim_next,
     comparison_skip,
+    gold_claim_next,
     ranking_reopen_last,
     ranking_submit,
 )
@@ -71,13 +72,12 @@ def _submitted_ranks(form: RankingForm) -> dict[int, int | None]:
     return ranks
 
 
-def _display_order(comparison: Comparison, annotator: Any) -> list[int]:
-    """Return the order this annotator was shown (their ranking's, else their lease's)."""
+def _display_order(comparison: Comparison, annotator: Any, lease: Assignment | None = None) -> list[int]:
+    """Return the order this annotator was shown (their lease's, else their ranking's)."""
+    if lease is not None and lease.display_order:
+        return lease.display_order
     ranking = Ranking.objects.filter(comparison=comparison, annotator=annotator).only("display_order").first()
-    if ranking is not None and ranking.display_order:
-        return ranking.display_order
-    lease = Assignment.objects.filter(comparison=comparison, annotator=annotator).only("display_order").first()
-    return lease.display_order if lease is not None else []
+    return ranking.display_order if ranking is not None else []
 
 
 def _ranking_form(project: Project, comparison: Comparison, display_order: list[int], **kwargs: Any) -> RankingForm:
@@ -133,10 +133,12 @@ def _stage_context(
 
 def _next_stage(request: HttpRequest, project: Project, *, notice: str = "") -> dict[str, Any]:
     """Lease the annotator's next comparison and return the stage context for it."""
-    lease = comparison_claim_next(project=project, annotator=request.user)
+    lease = gold_claim_next(project=project, annotator=request.user) or comparison_claim_next(
+        project=project, annotator=request.user
+    )
     if lease is None:
         return _stage_context(request, project, notice=notice)
-    comparison = Comparison.objects.select_related("prompt").get(pk=lease.comparison_id)
+    comparison = lease.comparison  # the ordinary claim loaded it with prompt and responses
     form = _fresh_form(project, comparison, lease.display_order)
     return _stage_context(request, project, comparison=comparison, form=form, lease=lease, notice=notice)
 
@@ -190,13 +192,17 @@ def ranking_create(request: HttpRequest, project_id: int, comparison_id: int) ->
     """Store the posted ranking (or edit it after undo) and move on to the next comparison."""
     project = project_get_for_member(request.user, project_id)
     comparison = get_object_or_404(Comparison.objects.select_related("prompt"), pk=comparison_id, project=project)
-    form = _ranking_form(project, comparison, _display_order(comparison, request.user), data=request.POST)
+    comparison.project = project
+    lease = Assignment.objects.filter(comparison=comparison, annotator=request.user).first()
+    form = _ranking_form(project, comparison, _display_order(comparison, request.user, lease), data=request.POST)
     context = _stage_context(request, project, comparison=comparison, form=form)
     if not form.is_valid():
         return _refused(request, context, error=_form_error(form), status=400)
     editing = form.cleaned_data["edit"]
     try:
-        ranking_submit(comparison=comparison, annotator=request.user, data=form.service_data(), replace=editing)
+        ranking_submit(
+            comparison=comparison, annotator=request.user, data=form.service_data(), replace=editing, lease=lease
+        )
     except RankingError as exc:
         return _refused(request, context, error=f"{FIELD_LABELS.get(exc.field, exc.field)}: {exc.message}", status=400)
     except RankingConflict as exc:
