@@ -33,7 +33,7 @@ EXAMPLES = 5  # per operation, mode and user: bounded, well under a minute on 2 
 def world(db):
     """A project with something behind every id (comparisons, a ranking, a snapshot, a model, a run), and two tokens."""
     from labeling.exports.services import snapshot_create
-    from labeling.services import ranking_submit
+    from labeling.services import comparison_claim_next, ranking_submit
     from tests.training.helpers import current_policy
     from training.models import Run, RunKind, RunStatus
 
@@ -42,12 +42,13 @@ def world(db):
     annotator, manager = make_user("fuzz-annotator"), make_user("fuzz-manager")
     add_member(project, annotator)
     add_member(project, manager, Role.MANAGER)
-    first, second = comparisons[0].responses.order_by("position")
-    ranking_submit(comparison=comparisons[0], annotator=manager, data={"order": [[first.pk], [second.pk]]})
+    leased = comparison_claim_next(project=project, annotator=manager).comparison
+    first, second = leased.responses.order_by("position")
+    ranking_submit(comparison=leased, annotator=manager, data={"order": [[first.pk], [second.pk]]})
     snapshot = snapshot_create(project=project, params={"test_fraction": 0}, user=manager)
     model = current_policy(project)
     run = Run.objects.create(project=project, kind=RunKind.GENERATE, status=RunStatus.FAILED, error="job failed")
-    ids = {"projects": project.pk, "comparisons": comparisons[1].pk, "exports": snapshot.pk, "models": model.pk, "runs": run.pk}
+    ids = {"projects": project.pk, "comparisons": next(c.pk for c in comparisons if c.pk != leased.pk), "exports": snapshot.pk, "models": model.pk, "runs": run.pk}
     tokens = {user.username: api_client_for(user)._credentials["HTTP_AUTHORIZATION"] for user in (annotator, manager)}
     return ids, tokens
 
