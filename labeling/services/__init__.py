@@ -2,6 +2,7 @@
 
 from labeling.services.assignment import comparison_claim_next, comparison_skip, lease_expiry
 from labeling.services.gold import gold_claim_next
+from labeling.services.history import comparison_unskip
 from labeling.services.imports import ImportResult, ImportValidationError, prompts_import
 from labeling.services.projects import ProjectError, membership_add, membership_remove, project_create
 from labeling.services.ranking import (
@@ -26,6 +27,7 @@ __all__ = [
     "RankingError",
     "comparison_claim_next",
     "gold_claim_next",
+    "comparison_unskip",
     "comparison_skip",
     "lease_expiry",
     "preferences_from_order",
