@@ -30,6 +30,18 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
 
 
+def load_local_env(path: Path) -> None:
+    """Read KEY=VALUE lines (written by `make demo`) into the environment; real variables win."""
+    if not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key and not key.startswith("#"):
+            os.environ.setdefault(key.strip(), value.strip())
+
+
+load_local_env(Path(os.environ.get("PREFLOOP_DATA_DIR", BASE_DIR / "var")).resolve() / "local.env")
+
 DEBUG = env_bool("DEBUG", default=False)
 _INSECURE_KEY = "django-insecure-prefloop-development-key-do-not-use-in-production"
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -69,16 +81,19 @@ INSTALLED_APPS = [
     "csp",
     "django_tasks",
     "django_tasks_db",
+    "accounts",
     "labeling",
     "training",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "labeling.api_errors.ApiJsonErrorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "labeling.inputs.InputGateMiddleware",  # NUL, lone surrogates, deep JSON, huge numbers: 400 here
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -154,8 +169,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("PREFLOOP_MAX_BODY_BYTES", 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 
-LOGIN_RATE_LIMIT = env_int("PREFLOOP_LOGIN_RATE_LIMIT", 10)  # failed attempts per window
-LOGIN_RATE_WINDOW_S = 300
+# Sign-in limit (accounts/services.py), kept in the database so every server process shares it.
+LOGIN_RATE_LIMIT = env_int("PREFLOOP_LOGIN_RATE_LIMIT", 10)  # attempts per window per (client address, username)
+LOGIN_ADDRESS_RATE_LIMIT = env_int("PREFLOOP_LOGIN_ADDRESS_RATE_LIMIT", 50)  # per client address, any username
+LOGIN_RATE_WINDOW_S = env_int("PREFLOOP_LOGIN_RATE_WINDOW_S", 300)
+# Reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed; empty: REMOTE_ADDR is the client.
+LOGIN_TRUSTED_PROXIES = [p.strip() for p in os.environ.get("PREFLOOP_TRUSTED_PROXIES", "").split(",") if p.strip()]
 
 CACHES = {
     "default": {
@@ -181,6 +200,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Collect human preferences on LLM outputs and train on them.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Every operation documents the errors any request can get (labeling/api_errors.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "labeling.api_errors.document_errors"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -240,11 +261,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
-
-# Called (dotted paths, keyword args ranking_id, project_id) after a ranking commits: the
-# training side plugs its schedule check in here, so labeling never imports training.
-PREFLOOP_RANKING_HOOKS: list[str] = ["training.services.schedules.schedules_on_ranking"]
-
-# The labeling project page shows the training loop panel through this callable, so labeling
-# never imports training.
-PREFLOOP_PROJECT_LOOP_CONTEXT = "training.selectors.project_loop_context"

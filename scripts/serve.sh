@@ -7,4 +7,5 @@ PORT="${PORT:-8000}"
 worker=$!
 trap 'kill $worker 2>/dev/null || true' EXIT INT TERM
 echo "PrefLoop on http://127.0.0.1:${PORT}/  (worker pid $worker)"
-.venv/bin/python manage.py runserver "127.0.0.1:${PORT}" --noreload
+# --insecure: serve static files with DEBUG=0 too (the demo's var/local.env turns DEBUG off).
+.venv/bin/python manage.py runserver "127.0.0.1:${PORT}" --noreload --insecure
