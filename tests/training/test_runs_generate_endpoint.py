@@ -9,7 +9,7 @@ from tests.factories import make_prompt
 from tests.training.helpers import current_policy
 from tests.training.openai_stub import OpenAIStub, answer_text, unused_base_url
 from training.models import RunStatus
-from training.runner import run_execute
+from training.orchestration import run_execute
 from training.services.generation import generation_round_start
 
 pytestmark = pytest.mark.django_db
