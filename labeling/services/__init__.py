@@ -4,6 +4,7 @@ from labeling.services.assignment import comparison_claim_next, comparison_skip,
 from labeling.services.gold import gold_claim_next
 from labeling.services.history import comparison_unskip
 from labeling.services.imports import ImportResult, ImportValidationError, prompts_import
+from labeling.services.people import Invite, invite_path, user_invite
 from labeling.services.projects import ProjectError, membership_add, membership_remove, project_create
 from labeling.services.ranking import (
     RankingConflict,
@@ -27,6 +28,9 @@ __all__ = [
     "RankingError",
     "comparison_claim_next",
     "gold_claim_next",
+    "Invite",
+    "invite_path",
+    "user_invite",
     "comparison_unskip",
     "comparison_skip",
     "lease_expiry",
