@@ -200,6 +200,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Collect human preferences on LLM outputs and train on them.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Every operation documents the errors any request can get (labeling/api_errors.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "labeling.api_errors.document_errors"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
