@@ -25,6 +25,8 @@ from labeling.serializers import ErrorSerializer
 from labeling.services import ProjectError, invite_path, membership_add, membership_remove, user_invite
 
 ERROR = OpenApiResponse(ErrorSerializer, description="Refused; `errors` names the field.")
+NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such project or member, or not a member of the project.")
+FORBIDDEN = OpenApiResponse(ErrorSerializer, description="Managers (or staff) only.")
 
 
 class MemberSerializer(serializers.Serializer):
@@ -33,7 +35,7 @@ class MemberSerializer(serializers.Serializer):
     invite = serializers.BooleanField(default=False, write_only=True, help_text="Create the user and answer an invite link.")
     email = serializers.EmailField(required=False, allow_blank=True, write_only=True)
     invited = serializers.BooleanField(read_only=True, help_text="Has not set a password yet.")
-    invite_url = serializers.CharField(read_only=True, required=False)
+    invite_url = serializers.CharField(read_only=True, allow_null=True, help_text="Set while the user has no password.")
 
 
 class UserSerializer(serializers.Serializer):
@@ -42,7 +44,7 @@ class UserSerializer(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_blank=True)
     password = serializers.CharField(required=False, write_only=True, help_text="Empty: answer an invite link instead.")
     is_staff = serializers.BooleanField(read_only=True)
-    invite_url = serializers.CharField(read_only=True, required=False)
+    invite_url = serializers.CharField(read_only=True, allow_null=True, help_text="Set when created without a password.")
 
 
 def _refused(exc: ProjectError, code: int = status.HTTP_400_BAD_REQUEST) -> Response:
@@ -51,21 +53,19 @@ def _refused(exc: ProjectError, code: int = status.HTTP_400_BAD_REQUEST) -> Resp
 
 def _member_row(request: Request, membership: Any) -> dict[str, Any]:
     invited = not membership.user.has_usable_password()
-    row = {"username": membership.user.username, "role": membership.role, "invited": invited}
-    if invited:
-        row["invite_url"] = request.build_absolute_uri(invite_path(membership.user))
-    return row
+    link = request.build_absolute_uri(invite_path(membership.user)) if invited else None
+    return {"username": membership.user.username, "role": membership.role, "invited": invited, "invite_url": link}
 
 
 class MemberListApi(APIView):
-    @extend_schema(responses=MemberSerializer(many=True), summary="A project's members (managers)")
+    @extend_schema(responses={200: MemberSerializer(many=True), 403: FORBIDDEN, 404: NOT_FOUND}, summary="A project's members (managers)")
     def get(self, request: Request, pk: int) -> Response:
         project = project_get_for_member(request.user, pk)
         require_manager(request.user, project)
         memberships = project.memberships.select_related("user").order_by("user__username")
         return Response([_member_row(request, m) for m in memberships])
 
-    @extend_schema(request=MemberSerializer, responses={201: MemberSerializer, 400: ERROR}, summary="Add a member, or create and invite one")
+    @extend_schema(request=MemberSerializer, responses={201: MemberSerializer, 400: ERROR, 403: FORBIDDEN, 404: NOT_FOUND}, summary="Add a member, or create and invite one")
     def post(self, request: Request, pk: int) -> Response:
         project = project_get_for_member(request.user, pk)
         require_manager(request.user, project)
@@ -83,7 +83,7 @@ class MemberListApi(APIView):
 
 
 class MemberDetailApi(APIView):
-    @extend_schema(responses={204: None, 400: ERROR}, summary="Remove a member (the last manager stays)")
+    @extend_schema(responses={204: None, 400: ERROR, 403: FORBIDDEN, 404: NOT_FOUND}, summary="Remove a member (the last manager stays)")
     def delete(self, request: Request, pk: int, username: str) -> Response:
         project = project_get_for_member(request.user, pk)
         require_manager(request.user, project)
@@ -100,13 +100,13 @@ def _require_staff(request: Request) -> None:
 
 
 class UserListApi(APIView):
-    @extend_schema(responses=UserSerializer(many=True), summary="User accounts (staff)")
+    @extend_schema(responses={200: UserSerializer(many=True), 403: FORBIDDEN}, summary="User accounts (staff)")
     def get(self, request: Request) -> Response:
         _require_staff(request)
         users = get_user_model().objects.filter(is_active=True).order_by("username")
-        return Response([UserSerializer(u).data for u in users])
+        return Response([UserSerializer(u).data | {"invite_url": None} for u in users])
 
-    @extend_schema(request=UserSerializer, responses={201: UserSerializer, 400: ERROR}, summary="Create a user (staff)")
+    @extend_schema(request=UserSerializer, responses={201: UserSerializer, 400: ERROR, 403: FORBIDDEN}, summary="Create a user (staff)")
     def post(self, request: Request) -> Response:
         _require_staff(request)
         data = UserSerializer(data=request.data)
@@ -124,6 +124,5 @@ class UserListApi(APIView):
         with transaction.atomic():
             user = User.objects.create_user(username=v["username"], email=v.get("email", ""), password=v.get("password") or None)
         body = dict(UserSerializer(user).data)
-        if not v.get("password"):
-            body["invite_url"] = request.build_absolute_uri(invite_path(user))
+        body["invite_url"] = None if v.get("password") else request.build_absolute_uri(invite_path(user))
         return Response(body, status=status.HTTP_201_CREATED)
