@@ -34,6 +34,7 @@ from labeling.services.ranking_input import (
     preferences_from_order,
     ranking_validate,
 )
+from labeling.services.retry import retry_when_locked
 
 __all__ = [
     "MAX_NOTE_CHARS", "MAX_TIME_SPENT_MS", "STRENGTHS", "RankingConflict", "RankingError", "RankingInput",
@@ -134,6 +135,7 @@ def _run_hooks(ranking_id: int, project_id: int) -> None:
         import_string(dotted)(ranking_id=ranking_id, project_id=project_id)
 
 
+@retry_when_locked
 def ranking_submit(
     *,
     comparison: Comparison,
