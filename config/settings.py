@@ -216,6 +216,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Collect human preferences on LLM outputs and train on them.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Every operation documents the errors any request can get (labeling/api_errors.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "labeling.api_errors.document_errors"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -275,11 +277,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
-
-# Called (dotted paths, keyword args ranking_id, project_id) after a ranking commits: the
-# training side plugs its schedule check in here, so labeling never imports training.
-PREFLOOP_RANKING_HOOKS: list[str] = ["training.services.schedules.schedules_on_ranking"]
-
-# The labeling project page shows the training loop panel through this callable, so labeling
-# never imports training.
-PREFLOOP_PROJECT_LOOP_CONTEXT = "training.selectors.project_loop_context"

@@ -22,7 +22,7 @@ from labeling.services import (
 from labeling.views._render import render_page, wants_partial
 
 
-def _managed_project(request: HttpRequest, project_id: int) -> Project:
+def managed_project(request: HttpRequest, project_id: int) -> Project:
     """Return the project if the user manages it: 404 for non-members, 403 for annotators."""
     project = project_get_for_member(request.user, project_id)
     require_manager(request.user, project)
@@ -32,7 +32,7 @@ def _managed_project(request: HttpRequest, project_id: int) -> Project:
 @login_required
 def project_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
     """Show progress, preference counts and per-annotator figures."""
-    project = _managed_project(request, project_id)
+    project = managed_project(request, project_id)
     context = {
         "project": project,
         "stats": selectors.dashboard_stats(project=project),
@@ -51,7 +51,7 @@ def _members_page(
 @login_required
 def project_members(request: HttpRequest, project_id: int) -> HttpResponse:
     """List members; add an existing user by username with a role (or change their role)."""
-    project = _managed_project(request, project_id)
+    project = managed_project(request, project_id)
     form = MemberAddForm(request.POST if request.method == "POST" else None)
     if request.method != "POST":
         return _members_page(request, project, form)
@@ -73,7 +73,7 @@ def project_members(request: HttpRequest, project_id: int) -> HttpResponse:
 @require_POST
 def project_member_remove(request: HttpRequest, project_id: int) -> HttpResponse:
     """Remove a member (the last manager stays)."""
-    project = _managed_project(request, project_id)
+    project = managed_project(request, project_id)
     form = MemberRemoveForm(request.POST)
     if form.is_valid():
         try:
@@ -90,7 +90,7 @@ def project_member_remove(request: HttpRequest, project_id: int) -> HttpResponse
 @login_required
 def project_import(request: HttpRequest, project_id: int) -> HttpResponse:
     """Upload a JSONL/CSV file of prompts; show a summary, or every problem with its line."""
-    project = _managed_project(request, project_id)
+    project = managed_project(request, project_id)
     form = ImportForm(request.POST, request.FILES) if request.method == "POST" else ImportForm()
     context = {"project": project, "form": form}
     status = 200
