@@ -240,3 +240,15 @@ def quality_report(rows: Sequence[RankingRow]) -> QualityReport:
         for name, mine in sorted(by_annotator.items())
     ]
     return QualityReport(alpha=None if alpha is None or math.isnan(alpha) else alpha, alpha_units=units, annotators=annotators)
+
+
+def comparison_agreement(orders: Sequence[Order]) -> float | None:
+    """Return how far one comparison's rankings agree: over every two rankings, the share of
+    response pairs both order strictly that they order the same way (None below two rankings)."""
+    votes = [_pair_votes(order) for order in orders]
+    same = compared = 0
+    for a, b in combinations(votes, 2):
+        for pair in a.keys() & b.keys():
+            compared += 1
+            same += a[pair] == b[pair]
+    return same / compared if compared else None

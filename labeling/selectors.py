@@ -223,3 +223,27 @@ def quality_rows(project: Project) -> list[RankingRow]:
 def project_quality(*, project: Project) -> QualityReport:
     """Compute the project's agreement and per-annotator quality (see labeling.quality)."""
     return quality_report(quality_rows(project))
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    comparison: Comparison
+    ranking: Ranking | None  # None: skipped
+    at: object  # when it was ranked or skipped
+
+
+def annotator_history(*, project: Project, annotator: AbstractBaseUser, limit: int = 200) -> list[HistoryEntry]:
+    """Return the annotator's rankings and skips in the project, newest first."""
+    rankings = (
+        Ranking.objects.filter(comparison__project=project, annotator=annotator)
+        .select_related("comparison__prompt")
+        .order_by("-updated_at")[:limit]
+    )
+    skips = (
+        Assignment.objects.filter(comparison__project=project, annotator=annotator, status=AssignmentStatus.SKIPPED)
+        .select_related("comparison__prompt")
+        .order_by("-updated_at")[:limit]
+    )
+    entries = [HistoryEntry(r.comparison, r, r.updated_at) for r in rankings]
+    entries += [HistoryEntry(s.comparison, None, s.updated_at) for s in skips]
+    return sorted(entries, key=lambda e: e.at, reverse=True)[:limit]

@@ -30,6 +30,7 @@ from labeling.services import (
     RankingError,
     comparison_claim_next,
     comparison_skip,
+    comparison_unskip,
     gold_claim_next,
     ranking_reopen_last,
     ranking_submit,
@@ -223,6 +224,15 @@ def comparison_skip_view(request: HttpRequest, project_id: int, comparison_id: i
     return _after_write(request, project, "Skipped. You will not see that comparison again.")
 
 
+def _edit_stage(request: HttpRequest, project: Project, ranking: Ranking, notice: str) -> HttpResponse:
+    """Show a stored ranking on the ranking page, ready to change and save."""
+    comparison = Comparison.objects.select_related("prompt").get(pk=ranking.comparison_id)
+    display_order = ranking.display_order or _display_order(comparison, request.user)
+    form = _fresh_form(project, comparison, display_order, ranking=ranking)
+    context = _stage_context(request, project, comparison=comparison, form=form, notice=notice)
+    return render_page(request, TEMPLATE, context, partial="stage")
+
+
 @login_required
 @require_GET
 def ranking_undo(request: HttpRequest, project_id: int) -> HttpResponse:
@@ -232,9 +242,35 @@ def ranking_undo(request: HttpRequest, project_id: int) -> HttpResponse:
     if ranking is None:
         context = _next_stage(request, project, notice="Nothing to undo yet: you have not ranked anything here.")
         return render_page(request, TEMPLATE, context, partial="stage")
-    comparison = Comparison.objects.select_related("prompt").get(pk=ranking.comparison_id)
-    display_order = ranking.display_order or _display_order(comparison, request.user)
-    form = _fresh_form(project, comparison, display_order, ranking=ranking)
-    notice = "Editing your last ranking. Change it and submit, or skip to keep it as it was."
-    context = _stage_context(request, project, comparison=comparison, form=form, notice=notice)
-    return render_page(request, TEMPLATE, context, partial="stage")
+    return _edit_stage(request, project, ranking, "Editing your last ranking. Change it and submit, or skip to keep it as it was.")
+
+
+@login_required
+@require_GET
+def ranking_edit(request: HttpRequest, project_id: int, comparison_id: int) -> HttpResponse:
+    """Reopen one of the annotator's earlier rankings (from My rankings) for editing."""
+    project = project_get_for_member(request.user, project_id)
+    ranking = get_object_or_404(Ranking, comparison_id=comparison_id, comparison__project=project, annotator=request.user)
+    return _edit_stage(request, project, ranking, "Editing an earlier ranking. Change it and save, or keep it as it was.")
+
+
+@login_required
+@require_GET
+def ranking_history(request: HttpRequest, project_id: int) -> HttpResponse:
+    """List the annotator's rankings and skips in the project, newest first, to edit or take back."""
+    project = project_get_for_member(request.user, project_id)
+    entries = selectors.annotator_history(project=project, annotator=request.user)
+    return render_page(request, "labeling/history.html", {"project": project, "entries": entries})
+
+
+@login_required
+@require_POST
+def comparison_unskip_view(request: HttpRequest, project_id: int, comparison_id: int) -> HttpResponse:
+    """Take back a skip: lease the comparison again and show it on the ranking page."""
+    project = project_get_for_member(request.user, project_id)
+    comparison = get_object_or_404(Comparison, pk=comparison_id, project=project)
+    if comparison_unskip(comparison=comparison, annotator=request.user):
+        messages.success(request, "Skip taken back: here it is again.")
+        return redirect("labeling:comparison-rank", project_id=project.pk)
+    messages.error(request, "That comparison has since been ranked by enough others, so it cannot be reopened.")
+    return redirect("labeling:ranking-history", project_id=project.pk)
