@@ -4,6 +4,9 @@ Two layers: markdown-it with raw HTML off turns `<script>` into text, and nh3 th
 an allowlist of tags and attributes (no `on*`, `hx-*`, `style`, `id`), links only to http(s)
 and mailto with rel="noopener nofollow noreferrer", and no images: an image becomes its alt
 text, so model output cannot make the annotator's browser fetch anything.
+
+Single newlines are kept (`breaks`): annotators judge poems, letters and addresses by their
+form, and CommonMark would otherwise join a haiku's three lines into one.
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ def _image_as_text(self, tokens: list[Token], idx: int, options, env) -> str:  #
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False, "highlight": _highlight})
+    md = MarkdownIt("commonmark", {"html": False, "breaks": True, "linkify": False, "typographer": False, "highlight": _highlight})
     md.enable(["table", "strikethrough"])
     md.add_render_rule("image", _image_as_text)
     return md

@@ -199,8 +199,30 @@ def _build_comparisons(writer: _Writer, scope: Scope, progress: Progress | None)
         progress(total, total)
 
 
+def prompt_row(*, pid: int, messages: Any, tags: Any, reference: str, index: int, split: str, data_source: str, ability: str) -> dict[str, Any]:
+    """Return one prompt row: verl's columns, OpenRLHF's `datasource`, and PrefLoop's own.
+
+    With a reference answer the row is scored by rule (`style: rule`, the reference as
+    `ground_truth`, which training/jobs/verl_reward.py compares with); without one, by a
+    reward model.
+    """
+    reference = reference or ""
+    return {
+        "ability": ability,
+        "data_source": data_source,
+        "datasource": data_source,
+        "extra_info": {"index": index, "prompt_id": pid, "split": split, "tags": sorted({str(t) for t in tags or ()})},
+        "prompt": clean_messages(messages),
+        "prompt_id": pid,
+        "reference": reference,
+        "reward_model": {"ground_truth": reference, "style": "rule" if reference.strip() else "model"},
+    }
+
+
 def _build_prompts(writer: _Writer, scope: Scope, progress: Progress | None) -> None:
     params, result = scope.params, writer.result
+    data_source = params.data_source or f"prefloop/{scope.project.slug}"
+    ability = params.ability or "chat"
     allowed = capped_prompt_ids(scope, Prompt.objects.filter(project=scope.project)) if params.cap_per_tag else None
     total = Prompt.objects.filter(project=scope.project).count() if progress else 0
     for done, (pid, content_hash, messages, tags, reference) in enumerate(prompt_stream(scope), 1):
@@ -213,16 +235,8 @@ def _build_prompts(writer: _Writer, scope: Scope, progress: Progress | None) -> 
             result.dropped_pairs["cap_per_tag"] += 1
             continue
         split = split_of(content_hash, seed=params.seed, test_fraction=params.test_fraction)
-        tag_list = sorted({str(t) for t in tags or ()})
-        writer.write(split, DictRows([{
-            "ability": "chat",
-            "data_source": f"prefloop/{scope.project.slug}",
-            "extra_info": {"index": result.rows[split], "prompt_id": pid, "split": split, "tags": tag_list},
-            "prompt": clean_messages(messages),
-            "prompt_id": pid,
-            "reference": reference or "",
-            "reward_model": {"ground_truth": reference or "", "style": "model"},
-        }]))
+        row = prompt_row(pid=pid, messages=messages, tags=tags, reference=reference, index=result.rows[split], split=split, data_source=data_source, ability=ability)
+        writer.write(split, DictRows([row]))
         writer.record("prompt_ids", [pid])
     if progress:
         progress(total, total)
@@ -263,6 +277,8 @@ def manifest_for(scope: Scope, result: BuildResult, files: dict[str, str]) -> di
         "kind": scope.params.kind,
         "params": scope.params.as_dict(),
         "rows": {"total": result.total, **{s: result.rows[s] for s in SPLITS}},
+        # A split without rows has no files at all (0-row files break datasets, verl and OpenRLHF).
+        "empty_splits": [s for s in SPLITS if not result.rows[s]],
         "dropped": {"rankings": dict(sorted(result.dropped_rankings.items())), "rows": dict(sorted(result.dropped_pairs.items()))},
         "inputs": {
             "max_ranking_id": scope.max_ranking_id,

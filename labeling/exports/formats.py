@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import zipfile
 from collections.abc import Iterator
@@ -24,7 +25,11 @@ from labeling.exports.split import SPLITS
 
 WRITE_BUFFER = 1 << 20
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed member times keep the zip byte-identical
-CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+# A cell a spreadsheet runs: "=" always; "+", "-", "@" when a formula follows (no space after
+# the sign, or a function call / DDE pipe on the first line), so "- **bold** item" stays exact.
+_FORMULA_ALWAYS = ("=", "\t", "\r")
+_FORMULA_SIGNS = ("+", "-", "@")
+_FORMULA_BODY = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\(|\|")  # NAME( calls a function; | is DDE
 
 MESSAGE = pa.struct([("content", pa.string()), ("role", pa.string())])
 _MESSAGES = pa.list_(MESSAGE)
@@ -53,6 +58,7 @@ def schema_for(kind: str, style: str) -> pa.Schema:
         fields = [
             ("ability", pa.string()),
             ("data_source", pa.string()),
+            ("datasource", pa.string()),
             ("extra_info", pa.struct([("index", pa.int64()), ("prompt_id", pa.int64()), ("split", pa.string()), ("tags", pa.list_(pa.string()))])),
             ("prompt", _MESSAGES),
             ("prompt_id", pa.int64()),
@@ -187,43 +193,63 @@ class PreferenceBlock:
 
 
 class JsonlSink:
-    """Write one JSON object per line to <split>.jsonl."""
+    """Write one JSON object per line to <split>.jsonl; a split without rows gets no file."""
 
     def __init__(self, directory: Path) -> None:
-        # A large buffer: a few hundred bytes per row add up to many small write calls otherwise.
-        self._files: dict[str, TextIO] = {
-            s: open(directory / f"{s}.jsonl", "w", encoding="utf-8", newline="\n", buffering=WRITE_BUFFER) for s in SPLITS
-        }
+        self._directory = directory
+        self._files: dict[str, TextIO] = {}
 
     def write(self, split: str, rows: PreferenceBlock | DictRows) -> None:
-        self._files[split].write(rows.jsonl())
+        handle = self._files.get(split)
+        if handle is None:
+            # A large buffer: a few hundred bytes per row add up to many small write calls otherwise.
+            handle = self._files[split] = open(self._directory / f"{split}.jsonl", "w", encoding="utf-8", newline="\n", buffering=WRITE_BUFFER)
+        handle.write(rows.jsonl())
 
     def close(self) -> None:
         for handle in self._files.values():
             handle.close()
 
 
+def is_formula(text: str) -> bool:
+    """Say whether a spreadsheet would run this cell as a formula (OWASP CSV injection)."""
+    if text.startswith(_FORMULA_ALWAYS):
+        return True
+    if not text.startswith(_FORMULA_SIGNS):
+        return False
+    rest = text[1:]
+    if rest[:1] and not rest[:1].isspace():
+        return True  # "-2+3", "+cmd|...", "@SUM(...)"
+    return bool(_FORMULA_BODY.search(rest.split("\n", 1)[0]))
+
+
 def csv_cell(value: Any) -> Any:
-    """Neutralise a cell a spreadsheet would run as a formula (OWASP CSV injection)."""
+    """Encode one CSV cell: lists/objects as JSON text, formula cells prefixed with a quote."""
     if isinstance(value, list | dict):
         value = dumps(value) if isinstance(value, dict) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-    if isinstance(value, str) and value.startswith(CSV_DANGEROUS):
+    if isinstance(value, str) and is_formula(value):
         return "'" + value
     return value
 
 
 class CsvSink:
-    """Write <split>.csv with one column per field; nested values as JSON text."""
+    """Write <split>.csv with one column per field; lists and objects (chat messages) as JSON text."""
 
     def __init__(self, directory: Path, schema: pa.Schema) -> None:
+        self._directory = directory
         self._columns = schema.names
-        self._handles = {s: open(directory / f"{s}.csv", "w", encoding="utf-8", newline="") for s in SPLITS}
-        self._writers = {s: csv.writer(h, lineterminator="\n") for s, h in self._handles.items()}
-        for writer in self._writers.values():
-            writer.writerow(self._columns)
+        self._handles: dict[str, TextIO] = {}
+        self._writers: dict[str, Any] = {}
+
+    def _writer(self, split: str) -> Any:
+        if split not in self._writers:
+            handle = self._handles[split] = open(self._directory / f"{split}.csv", "w", encoding="utf-8", newline="")
+            self._writers[split] = csv.writer(handle, lineterminator="\n")
+            self._writers[split].writerow(self._columns)
+        return self._writers[split]
 
     def write(self, split: str, rows: PreferenceBlock | DictRows) -> None:
-        self._writers[split].writerows([csv_cell(row[c]) for c in self._columns] for row in rows.dicts())
+        self._writer(split).writerows([csv_cell(row[c]) for c in self._columns] for row in rows.dicts())
 
     def close(self) -> None:
         for handle in self._handles.values():

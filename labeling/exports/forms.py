@@ -9,9 +9,29 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from labeling.exports.params import AGGREGATIONS, FLAGS, FORMATS, KINDS, PAIR_SELECTIONS, STYLES, ExportParams
 
+# What the page shows for each parameter value (the values themselves stay the API's).
+CHOICE_LABELS = {
+    "preference": "Preference pairs",
+    "prompt": "Prompts only (for PPO / RLOO / GRPO)",
+    "sft": "SFT conversations",
+    "all": "All",
+    "majority": "Majority vote",
+    "bradley_terry": "Bradley–Terry scores",
+    "best_vs_rest": "Best against each other",
+    "best_vs_worst": "Best against worst",
+    "jsonl": "JSONL",
+    "parquet": "Parquet",
+    "save_to_disk": "Hugging Face datasets folder (zipped)",
+    "csv": "CSV",
+    "conversational": "Conversational (chat messages)",
+    "standard": "Standard (plain strings)",
+    "unsafe": "Unsafe",
+    "all_bad": "All bad",
+}
+
 
 def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
-    return [(v, v.replace("_", " ")) for v in values]
+    return [(v, CHOICE_LABELS.get(v, v.replace("_", " ").capitalize())) for v in values]
 
 
 class ExportForm(forms.Form):
@@ -34,12 +54,17 @@ class ExportForm(forms.Form):
     cap_per_tag = forms.IntegerField(required=False, min_value=1, help_text="At most this many prompts per tag.")
     test_fraction = forms.FloatField(initial=ExportParams.test_fraction, min_value=0.0, max_value=0.5)
     seed = forms.IntegerField(initial=0, min_value=0)
-    format = forms.ChoiceField(choices=_choices(FORMATS), initial="jsonl", help_text="JSONL is always written too.")
+    format = forms.ChoiceField(
+        choices=[("", "default (Parquet for prompts, else JSONL)"), *_choices(FORMATS)], required=False, help_text="JSONL is always written too."
+    )
     style = forms.ChoiceField(choices=_choices(STYLES), initial="conversational")
+    data_source = forms.CharField(required=False, max_length=100, help_text="Prompt exports: verl's data_source; empty = prefloop/<project slug>.")
+    ability = forms.CharField(required=False, max_length=100, help_text="Prompt exports: verl's ability; empty = chat.")
     background = forms.BooleanField(required=False, label="Run in the background (needs the worker)")
 
     FIELDSETS = (
         ("What", ("name", "kind", "aggregation", "pairs", "style", "format")),
+        ("Prompt exports (verl, OpenRLHF)", ("data_source", "ability")),
         ("Filters", ("min_agreement", "exclude_flags", "annotators_include", "annotators_exclude", "date_from", "date_to", "policy_versions", "tags", "cap_per_tag")),
         ("Split and run", ("test_fraction", "seed", "background")),
     )

@@ -16,6 +16,8 @@ FORMATS = ("jsonl", "parquet", "save_to_disk", "csv")
 STYLES = ("conversational", "standard")
 FLAGS = ("unsafe", "all_bad")
 MAX_NAME = 80
+MAX_LABEL = 100  # data_source / ability: short identifiers verl routes rewards by
+DEFAULT_FORMAT = {"prompt": "parquet"}  # verl reads Parquet; every other kind defaults to JSONL
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class ExportParams:
     seed: int = 0
     format: str = "jsonl"
     style: str = "conversational"
+    data_source: str = ""  # prompt exports: verl's `data_source` (empty: "prefloop/<project slug>")
+    ability: str = ""  # prompt exports: verl's `ability` (empty: "chat")
 
     def as_dict(self) -> dict[str, Any]:
         """Return the canonical JSON-ready form stored on the snapshot and in the manifest."""
@@ -106,6 +110,13 @@ def _name(data: dict) -> str:
     return value.strip()
 
 
+def _label(data: dict, name: str) -> str:
+    value = data.get(name) or ""
+    if not isinstance(value, str) or len(value) > MAX_LABEL or any(c.isspace() or not c.isprintable() for c in value):
+        raise _fail(name, f"must be a short identifier without spaces (at most {MAX_LABEL} characters), e.g. prefloop/my-project.")
+    return value
+
+
 def params_from_dict(data: dict[str, Any] | None) -> ExportParams:
     """Validate a parameter dict; raise ValidationError naming the first bad field."""
     data = dict(data or {})
@@ -117,9 +128,10 @@ def params_from_dict(data: dict[str, Any] | None) -> ExportParams:
     if bad_flags:
         raise _fail("exclude_flags", f"unknown flag {bad_flags[0]!r}; flags are {', '.join(FLAGS)}.")
     cap = data.get("cap_per_tag")
+    kind = _choice(data, "kind", KINDS, "preference")
     params = ExportParams(
         name=_name(data),
-        kind=_choice(data, "kind", KINDS, "preference"),
+        kind=kind,
         aggregation=_choice(data, "aggregation", AGGREGATIONS, "all"),
         pairs=_choice(data, "pairs", PAIR_SELECTIONS, "all"),
         min_agreement=_number(data, "min_agreement", 0.0, low=0.0, high=1.0),
@@ -133,8 +145,10 @@ def params_from_dict(data: dict[str, Any] | None) -> ExportParams:
         cap_per_tag=None if cap in (None, "") else _number(data, "cap_per_tag", 0, low=1, high=10**9, integer=True),
         test_fraction=_number(data, "test_fraction", 0.1, low=0.0, high=0.5),
         seed=_number(data, "seed", 0, low=0, high=2**31 - 1, integer=True),
-        format=_choice(data, "format", FORMATS, "jsonl"),
+        format=_choice(data, "format", FORMATS, DEFAULT_FORMAT.get(kind, "jsonl")),
         style=_choice(data, "style", STYLES, "conversational"),
+        data_source=_label(data, "data_source"),
+        ability=_label(data, "ability"),
     )
     if params.date_from and params.date_to and params.date_from > params.date_to:
         raise _fail("date_to", "must not be before date_from.")

@@ -177,8 +177,8 @@ class ParquetSink:
         columns = _PreferenceColumns if kind == "preference" else _DictColumns
         self._pending = {s: columns(schema) for s in SPLITS}
         self._carry = {s: _empty_table(schema) for s in SPLITS}
-        self._writers = {s: pq.ParquetWriter(directory / f"{s}.parquet", schema, compression="zstd") for s in SPLITS}
-        self._wrote = dict.fromkeys(SPLITS, False)
+        self._directory = directory
+        self._writers: dict[str, pq.ParquetWriter] = {}  # opened with a split's first row group: no empty files
 
     def write(self, split: str, rows: PreferenceBlock | DictRows) -> None:
         pending = self._pending[split]
@@ -194,14 +194,14 @@ class ParquetSink:
         table = pa.concat_tables(parts)
         rows = table.num_rows if final else table.num_rows - table.num_rows % PARQUET_ROW_GROUP
         if rows:
+            if split not in self._writers:
+                self._writers[split] = pq.ParquetWriter(self._directory / f"{split}.parquet", self._schema, compression="zstd")
             self._writers[split].write_table(table.slice(0, rows), row_group_size=PARQUET_ROW_GROUP)
-            self._wrote[split] = True
         self._carry[split] = table.slice(rows)
 
     def close(self) -> None:
-        for split, writer in self._writers.items():
+        for split in SPLITS:
             if len(self._pending[split]) or self._carry[split].num_rows:
                 self._flush(split, final=True)
-            if not self._wrote[split]:
-                writer.write_table(_empty_table(self._schema))
+        for writer in self._writers.values():
             writer.close()

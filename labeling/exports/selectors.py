@@ -29,17 +29,19 @@ def snapshot_get_for_member(user: User, snapshot_id: int | str) -> DatasetSnapsh
 
 
 def snapshot_downloads(snapshot: DatasetSnapshot) -> list[str]:
-    """Return the downloadable file names: data files, zip, id lists and the manifest (not hf/ parts)."""
+    """Return the downloadable file names: every file the snapshot lists (hf/ members too) and the manifest."""
     if snapshot.status != SnapshotStatus.SUCCEEDED:
         return []
-    names = [n for n in snapshot.files if not n.startswith("hf/")]
-    return sorted([*names, "manifest.json"])
+    return sorted([*snapshot.files, "manifest.json"])
 
 
 def snapshot_primary_file(snapshot: DatasetSnapshot) -> str:
-    """Return the file a plain "download" gives: the train split in the requested format."""
+    """Return the file a plain "download" gives: the train split in the requested format (else the test split)."""
     fmt = (snapshot.params or {}).get("format", "jsonl")
-    return PRIMARY_FILE.get(fmt, "train.jsonl")
+    name = PRIMARY_FILE.get(fmt, "train.jsonl")
+    if name not in (snapshot.files or {}) and name.replace("train", "test") in (snapshot.files or {}):
+        return name.replace("train", "test")
+    return name
 
 
 def snapshot_download_path(snapshot: DatasetSnapshot, name: str) -> Path:

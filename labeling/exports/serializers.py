@@ -28,8 +28,10 @@ class ExportRequestSerializer(serializers.Serializer):
     cap_per_tag = serializers.IntegerField(required=False, min_value=1, allow_null=True)
     test_fraction = serializers.FloatField(required=False, min_value=0, max_value=0.5, default=0.1)
     seed = serializers.IntegerField(required=False, min_value=0, default=0)
-    format = serializers.ChoiceField(choices=FORMATS, required=False, default="jsonl")
+    format = serializers.ChoiceField(choices=FORMATS, required=False, help_text="Default: parquet for prompt exports, jsonl otherwise.")
     style = serializers.ChoiceField(choices=STYLES, required=False, default="conversational")
+    data_source = serializers.CharField(required=False, max_length=100, help_text="Prompt exports: verl's data_source; default prefloop/<slug>.")
+    ability = serializers.CharField(required=False, max_length=100, help_text="Prompt exports: verl's ability; default chat.")
     background = serializers.BooleanField(required=False, allow_null=True, help_text="Queue for the worker; default: only large exports.")
 
 

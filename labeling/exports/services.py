@@ -163,6 +163,8 @@ def snapshot_file(snapshot: DatasetSnapshot, split: str = "train") -> Path:
     if snapshot.status != SnapshotStatus.SUCCEEDED or not snapshot.path:
         raise FileNotFoundError(f"Snapshot {snapshot.pk} is {snapshot.status}, it has no files yet.")
     path = Path(snapshot.path) / f"{split}.jsonl"
+    if split in (snapshot.manifest or {}).get("empty_splits", ()):
+        raise FileNotFoundError(f"Snapshot {snapshot.pk} has no {split} rows: an empty split has no file.")
     if not path.is_file():
         raise FileNotFoundError(f"Snapshot {snapshot.pk} lost its file {path.name}.")
     return path

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from labeling.inputs import InputRefused, check_value, json_loads
+
 ROLES = ("system", "user", "assistant")
 MAX_TEXT_CHARS = 200_000
 MAX_ID_CHARS = 200
@@ -42,6 +44,7 @@ class CleanRow:
     tags: list[str]
     reference: str
     responses: list[tuple[str, str]] | None  # (text, model name)
+    gold: int | None = None  # index of the known best response: a gold comparison
 
 
 def prompt_content_hash(messages: list[dict[str, str]]) -> str:
@@ -72,9 +75,11 @@ def _text(value: Any, field: str, *, required: bool = True) -> str:
 def _messages(value: Any) -> list[dict[str, str]]:
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = json_loads(value)
         except json.JSONDecodeError as exc:
             raise RowError("messages", f"is not valid JSON ({exc.msg})") from exc
+        except InputRefused as exc:
+            raise RowError("messages", exc.message) from exc
     if not isinstance(value, list) or not value:
         raise RowError("messages", 'must be a non-empty list of {"role", "content"} objects')
     clean = []
@@ -95,7 +100,7 @@ def _tags(value: Any) -> list[str]:
         return []
     if isinstance(value, str):
         stripped = value.strip()
-        value = json.loads(stripped) if stripped.startswith("[") and _is_json(stripped) else stripped.split(",")
+        value = json_loads(stripped) if stripped.startswith("[") and _is_json(stripped) else stripped.split(",")
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
         raise RowError("tags", "must be a list of strings or comma-separated text")
     tags = list(dict.fromkeys(t.strip() for t in value if t.strip()))
@@ -106,8 +111,8 @@ def _tags(value: Any) -> list[str]:
 
 def _is_json(text: str) -> bool:
     try:
-        json.loads(text)
-    except json.JSONDecodeError:
+        json_loads(text)
+    except (json.JSONDecodeError, InputRefused):
         return False
     return True
 
@@ -137,9 +142,11 @@ def _responses(value: Any, k: int) -> list[tuple[str, str]] | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = json_loads(value)
         except json.JSONDecodeError as exc:
             raise RowError("responses", f"is not valid JSON ({exc.msg})") from exc
+        except InputRefused as exc:
+            raise RowError("responses", exc.message) from exc
     if not isinstance(value, list):
         raise RowError("responses", 'must be a list of texts or {"text", "model"} objects')
     if len(value) != k:
@@ -147,10 +154,48 @@ def _responses(value: Any, k: int) -> list[tuple[str, str]] | None:
     return [_response(item, n) for n, item in enumerate(value)]
 
 
+def _gold(value: Any, responses: list[tuple[str, str]] | None) -> int | None:
+    """Read `gold`: the 0-based index of the known best response, or that response's text."""
+    if value in (None, ""):
+        return None
+    if responses is None:
+        raise RowError("gold", "needs the row's responses: it names the best one")
+    texts = [text for text, _ in responses]
+    if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+        if value not in texts:
+            raise RowError("gold", "must be the index of a response (0 = first) or exactly one response's text")
+        return texts.index(value)
+    try:
+        index = int(value)
+    except (TypeError, ValueError):
+        raise RowError("gold", "must be the index of a response (0 = first) or its text") from None
+    if isinstance(value, bool) or not 0 <= index < len(texts):
+        raise RowError("gold", f"must be between 0 and {len(texts) - 1} (the index of the best response)")
+    return index
+
+
+def _checked(value: Any, field: str = "") -> None:
+    """Refuse NUL, lone surrogates and out-of-range numbers anywhere in the value (the input gate)."""
+    try:
+        check_value(value, field)
+    except InputRefused as exc:
+        raise RowError(exc.field, exc.message) from exc
+
+
 def clean_row(row: Any, line: int, k: int) -> CleanRow:
     """Check one parsed row and return it normalised; raise RowError naming the field."""
     if not isinstance(row, dict):
         raise RowError("row", f"must be an object, not {type(row).__name__}")
+    _checked(row)
+    clean = _clean_fields(row, line, k)
+    # Fields given as JSON text inside a CSV cell decode only now: check what they decoded to.
+    _checked(clean.messages, "messages")
+    _checked(clean.responses, "responses")
+    _checked(clean.tags, "tags")
+    return clean
+
+
+def _clean_fields(row: dict[str, Any], line: int, k: int) -> CleanRow:
     has_prompt = row.get("prompt") not in (None, "")
     has_messages = row.get("messages") not in (None, "", [])
     if has_prompt and has_messages:
@@ -161,6 +206,7 @@ def clean_row(row: Any, line: int, k: int) -> CleanRow:
         messages = [{"role": "user", "content": _text(row["prompt"], "prompt")}]
     else:
         messages = _messages(row["messages"])
+    responses = _responses(row.get("responses"), k)
     return CleanRow(
         line=line,
         messages=messages,
@@ -168,7 +214,8 @@ def clean_row(row: Any, line: int, k: int) -> CleanRow:
         external_id=_external_id(row.get("id")),
         tags=_tags(row.get("tags")),
         reference=_text(row.get("reference"), "reference", required=False),
-        responses=_responses(row.get("responses"), k),
+        responses=responses,
+        gold=_gold(row.get("gold"), responses),
     )
 
 
@@ -179,9 +226,11 @@ def parse_jsonl(text: str) -> Iterator[tuple[int, Any]]:
         if not raw.strip():
             continue
         try:
-            yield number, json.loads(raw)
+            yield number, json_loads(raw)
         except json.JSONDecodeError as exc:
             yield number, RowError("json", f"invalid JSON at line {number}, column {exc.colno}: {exc.msg}")
+        except InputRefused as exc:
+            yield number, RowError("json", f"line {number} {exc.message}")
 
 
 def _csv_responses(record: dict[str, str]) -> list[dict[str, str]] | str | None:

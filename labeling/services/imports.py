@@ -16,7 +16,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from labeling.models import Comparison, Project, Prompt, Response
+from labeling.models import Project, Prompt, Response
+from labeling.services.comparisons import NewComparison, NewResponse, comparisons_create
 from labeling.services.import_rows import (
     CleanRow,
     Problem,
@@ -131,11 +132,26 @@ def prompts_validate(*, project: Project, upload: Any = None, rows: Iterable[Any
             clean.append(clean_row(row, line, project.k))
         except RowError as exc:
             problems.append({"line": line, "field": exc.field, "message": exc.message})
+    problems.extend(_duplicate_ids(clean))
     if problems:
-        raise ImportValidationError(problems)
+        raise ImportValidationError(sorted(problems, key=lambda p: p["line"] or 0))
     if not clean:
         raise _file_error("has no rows to import")
     return clean
+
+
+def _duplicate_ids(rows: list[CleanRow]) -> list[Problem]:
+    """Refuse an external id given to two different prompts in one file, naming both lines."""
+    first: dict[str, CleanRow] = {}
+    problems: list[Problem] = []
+    for row in rows:
+        if not row.external_id:
+            continue
+        seen = first.setdefault(row.external_id, row)
+        if seen.content_hash != row.content_hash:
+            message = f"{row.external_id!r} is also the id of a different prompt on line {seen.line}; ids must be unique"
+            problems.append({"line": row.line, "field": "id", "message": message})
+    return problems
 
 
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:
@@ -182,25 +198,23 @@ def _known_signatures(prompt_ids: list[int]) -> set[tuple[int, str]]:
 
 def _create_comparisons(project: Project, rows: list[CleanRow], ids: dict[str, int], existing: set[int]) -> int:
     known = _known_signatures(sorted(existing))
-    todo: list[tuple[int, list[tuple[str, str]]]] = []
+    todo: list[CleanRow] = []
     for r in rows:
         if r.responses is None:
             continue
         key = (ids[r.content_hash], responses_signature([text for text, _ in r.responses]))
         if key not in known:
             known.add(key)
-            todo.append((key[0], r.responses))
-    comparisons = Comparison.objects.bulk_create(
-        [Comparison(project=project, prompt_id=prompt_id, source="import") for prompt_id, _ in todo], batch_size=_CHUNK
-    )
-    Response.objects.bulk_create(
-        [
-            Response(comparison=c, position=n, text=text, model_name=model)
-            for c, (_, responses) in zip(comparisons, todo, strict=True)
-            for n, (text, model) in enumerate(responses)
-        ],
-        batch_size=_CHUNK,
-    )
+            todo.append(r)
+    items = [
+        NewComparison(
+            ids[r.content_hash],
+            [NewResponse(text, model_name=model) for text, model in r.responses or []],
+            gold_position=r.gold,
+        )
+        for r in todo
+    ]
+    comparisons = comparisons_create(project=project, items=items, source="import")
     return len(comparisons)
 
 

@@ -345,10 +345,48 @@
   });
 
   document.addEventListener("click", function (event) {
+    var expand = event.target.closest("[data-expand]");
+    if (expand) { toggleExpand(expand); return; }
     var tie = event.target.closest("[data-tie]");
     if (tie) { tieWithAbove(tie.closest("form"), tie.closest(".rank-card")); return; }
     if (event.target.closest("[data-keymap-open]")) openHelp();
   });
+
+  /* ---- instructions remember being collapsed (per project, in this browser) ---- */
+
+  function restoreDetails() {
+    Array.prototype.forEach.call(document.querySelectorAll("details[data-remember]"), function (box) {
+      var key = "prefloop:" + box.getAttribute("data-remember");
+      try { if (window.localStorage.getItem(key) === "closed") box.open = false; } catch (e) { /* storage off */ }
+      box.addEventListener("toggle", function () {
+        try { window.localStorage.setItem(key, box.open ? "open" : "closed"); } catch (e) { /* storage off */ }
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", restoreDetails);
+
+  /* ---- long responses expand in place ---- */
+
+  function markLong(root) {
+    Array.prototype.forEach.call(root.querySelectorAll("[data-response-text]"), function (box) {
+      var clip = box.querySelector("[data-clip]");
+      var button = box.querySelector("[data-expand]");
+      if (!clip || !button || box.classList.contains("is-expanded")) return;
+      var long = clip.scrollHeight > clip.clientHeight + 8;
+      box.classList.toggle("is-long", long);
+      button.hidden = !long;
+    });
+  }
+
+  function toggleExpand(button) {
+    var box = button.closest("[data-response-text]");
+    var open = !box.classList.contains("is-expanded");
+    box.classList.toggle("is-expanded", open);
+    button.setAttribute("aria-expanded", String(open));
+    button.textContent = open ? "Show less" : "Show all";
+    if (!open) box.scrollIntoView({ block: "nearest" });
+  }
 
   /* ---- time spent, and wiring each comparison as it appears ---- */
 
@@ -378,6 +416,7 @@
     if (!form || form._activeMs !== undefined) return;
     form._activeMs = 0;
     form._since = document.hidden ? null : performance.now();
+    markLong(form);
     var list = listOf(form);
     if (list) {
       writeGroups(list, readGroups(list));
@@ -393,6 +432,13 @@
   document.addEventListener("DOMContentLoaded", initStage);
   document.addEventListener("htmx:load", initStage);
   document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target.id === "rank-feedback") {
+      // A refused submit: bring its message into view and move focus there (screen readers too).
+      var feedback = event.detail.target;
+      feedback.scrollIntoView({ block: "nearest" });
+      feedback.focus({ preventScroll: true });
+      return;
+    }
     var stage = document.getElementById("rank-stage");
     if (!stage || event.detail.target.id !== "rank-stage") return;
     initStage();

@@ -162,8 +162,40 @@ def test_prompt_snapshot_has_verl_columns_and_reference(project):
     snapshot = snapshot_create(project=project, params={"kind": "prompt", "test_fraction": 0})
     row = rows(snapshot)[0]
     assert row["prompt"] == [{"content": "What is 2+2?", "role": "user"}] and row["reference"] == "4"
-    assert row["reward_model"] == {"ground_truth": "4", "style": "model"} and row["data_source"] == f"prefloop/{project.slug}"
+    assert row["data_source"] == row["datasource"] == f"prefloop/{project.slug}"
     assert row["extra_info"]["prompt_id"] == row["prompt_id"] and row["ability"] == "chat"
+
+
+def test_prompt_with_reference_is_scored_by_rule_and_without_by_model(project):
+    make_prompt(project, "What is 2+2?", reference="4")
+    make_prompt(project, "Write a poem.")
+    snapshot = snapshot_create(project=project, params={"kind": "prompt", "test_fraction": 0})
+    styles = {r["prompt"][0]["content"]: r["reward_model"] for r in rows(snapshot)}
+    assert styles == {"What is 2+2?": {"ground_truth": "4", "style": "rule"}, "Write a poem.": {"ground_truth": "", "style": "model"}}
+
+
+def test_prompt_exports_default_to_parquet_with_the_projects_data_source_and_ability(project):
+    make_prompt(project, "What is 2+2?", reference="4")
+    default = snapshot_create(project=project, params={"kind": "prompt", "test_fraction": 0})
+    assert default.params["format"] == "parquet" and "train.parquet" in default.files
+    chosen = snapshot_create(project=project, params={"kind": "prompt", "test_fraction": 0, "data_source": "openai/gsm8k", "ability": "math"})
+    row = pq.read_table(Path(chosen.path) / "train.parquet").to_pylist()[0]
+    assert (row["data_source"], row["datasource"], row["ability"]) == ("openai/gsm8k", "openai/gsm8k", "math")
+
+
+def test_bad_data_source_names_the_field(project):
+    make_prompt(project, "What is 2+2?")
+    with pytest.raises(ValidationError) as info:
+        snapshot_create(project=project, params={"kind": "prompt", "data_source": "has spaces"})
+    assert "data_source" in info.value.message_dict
+
+
+def test_an_empty_split_writes_no_file_and_the_manifest_says_so(project, data):
+    snapshot = snapshot_create(project=project, params={"format": "parquet", "test_fraction": 0})
+    assert snapshot.manifest["empty_splits"] == ["test"] and snapshot.manifest["rows"]["test"] == 0
+    assert not [name for name in snapshot.files if name.startswith("test")]
+    with pytest.raises(FileNotFoundError, match="no test rows"):
+        snapshot_file(snapshot, "test")
 
 
 def test_sft_snapshot_appends_the_top_response(project, data):
@@ -181,6 +213,18 @@ def test_csv_neutralises_formula_cells(project):
         cells = [cell for row in csv.reader(handle) for cell in row]
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")]
     assert "'=HYPERLINK(\"http://x\")" in cells
+
+
+def test_csv_keeps_markdown_that_only_looks_like_a_formula_exact(project):
+    person = make_user()
+    add_member(project, person)
+    texts = ["- **Spaced repetition** works", "+ plus bullet (with a note)", "@ home", "- call(x) in a list"]
+    comparison = make_comparison(project, texts=texts)
+    rank(comparison, person, [[0], [1], [2], [3]])
+    snapshot = snapshot_create(project=project, params={"format": "csv", "style": "standard", "test_fraction": 0})
+    with open(Path(snapshot.path) / "train.csv", newline="") as handle:
+        cells = {cell for row in csv.reader(handle) for cell in row}
+    assert {"- **Spaced repetition** works", "+ plus bullet (with a note)", "@ home", "'- call(x) in a list"} <= cells
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -156,3 +157,15 @@ def test_api_access_rules(project, annotator, outsider, snapshot):
     assert client.get(url(project)).status_code == 404
     assert client.get(f"/api/exports/{snapshot.pk}/").status_code == 404
     assert client.get(f"/api/exports/{snapshot.pk}/download/").status_code == 404
+
+
+def test_every_file_a_snapshot_lists_downloads_including_the_saved_folder_members(api, client, manager, project):
+    ranked_project(project, 2, annotators=1)
+    sid = api.post(url(project), {"format": "save_to_disk", "test_fraction": 0}, format="json").json()["id"]
+    detail = api.get(f"/api/exports/{sid}/").json()
+    assert any(name.startswith("hf/train/") for name in detail["files"]) and set(detail["files"]) <= set(detail["files_urls"])
+    client.force_login(manager)
+    for name, digest in detail["files"].items():
+        body = b"".join(api.get(detail["files_urls"][name]).streaming_content)
+        page_body = b"".join(client.get(reverse("exports:snapshot-download", args=[sid, name])).streaming_content)
+        assert hashlib.sha256(body).hexdigest() == hashlib.sha256(page_body).hexdigest() == digest, name

@@ -59,6 +59,8 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int)
         parser.add_argument("--format", choices=FORMATS)
         parser.add_argument("--style", choices=STYLES)
+        parser.add_argument("--data-source", dest="data_source", help="Prompt exports: verl's data_source (default prefloop/<slug>).")
+        parser.add_argument("--ability", help="Prompt exports: verl's ability (default chat).")
         parser.add_argument("--params-json", dest="params_json", help="All parameters as one JSON object (options override it).")
         parser.add_argument("--no-progress", action="store_true")
 
@@ -75,7 +77,7 @@ class Command(BaseCommand):
             raise CommandError(f"--params-json is not valid JSON: {exc}") from exc
         if not isinstance(params, dict):
             raise CommandError("--params-json must be a JSON object.")
-        for key in ("name", "kind", "aggregation", "pairs", "min_agreement", "date_from", "date_to", "cap_per_tag", "test_fraction", "seed", "format", "style", *LIST_OPTIONS):
+        for key in ("name", "kind", "aggregation", "pairs", "min_agreement", "date_from", "date_to", "cap_per_tag", "test_fraction", "seed", "format", "style", "data_source", "ability", *LIST_OPTIONS):
             value = options.get(key)
             if value not in (None, "") or (key == "exclude_flags" and value == ""):
                 params[key] = [v for v in value.split(",") if v] if key in LIST_OPTIONS else value
