@@ -119,6 +119,10 @@ def load_policy(config: OnlineJobConfig, kind: str) -> tuple[Any, Any, Any, dict
     """
     import torch
 
+    from training.jobs.backends.vllm import require_vllm
+
+    require_vllm(config)  # before any weights load: a worker without CUDA refuses use_vllm at once
+
     from training.jobs import defaults
 
     model = common.load_causal_lm(config.model, dtype=torch.float32)
