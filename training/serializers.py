@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from training.models import ModelVersion, Run, RunKind
+from training.models import ChainStep, ModelVersion, Run, RunKind
 from training.selectors import PromptChoice, run_latest_metrics
 
 
@@ -23,14 +24,35 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         return version.pk in current
 
 
+class ChainStepSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ChainStep
+        fields = [
+            "recipe", "index", "reason", "snapshot", "decided_at", "promoted", "decision", "win_rate", "min_win_rate",
+            "version", "evaluating", "next_run", "ended", "stopped", "error",
+        ]
+        read_only_fields = fields
+
+
 class RunSerializer(serializers.ModelSerializer):
+    chain = serializers.SerializerMethodField(help_text="The run's step in a schedule's recipe chain (null outside one).")
+
     class Meta:
         model = Run
         fields = [
             "id", "project", "kind", "status", "progress", "config", "inputs", "outputs", "nproc", "snapshot",
-            "error", "cancel_requested", "heartbeat_at", "created_at", "started_at", "finished_at",
+            "error", "cancel_requested", "heartbeat_at", "created_at", "started_at", "finished_at", "schedule",
+            "parent_run", "chain",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(ChainStepSerializer(allow_null=True))
+    def get_chain(self, run: Run) -> dict[str, Any] | None:
+        try:
+            step = run.chain_step  # the list selectors join it in, so a page of runs costs no query per run
+        except ChainStep.DoesNotExist:
+            return None
+        return ChainStepSerializer(step).data
 
 
 class RunDetailSerializer(RunSerializer):
