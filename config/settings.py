@@ -261,11 +261,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
-
-# Called (dotted paths, keyword args ranking_id, project_id) after a ranking commits: the
-# training side plugs its schedule check in here, so labeling never imports training.
-PREFLOOP_RANKING_HOOKS: list[str] = ["training.services.schedules.schedules_on_ranking"]
-
-# The labeling project page shows the training loop panel through this callable, so labeling
-# never imports training.
-PREFLOOP_PROJECT_LOOP_CONTEXT = "training.selectors.project_loop_context"

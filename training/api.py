@@ -17,12 +17,13 @@ from labeling.access import project_get_for_member, require_manager
 from labeling.models import DatasetSnapshot, Project
 from labeling.serializers import ErrorSerializer
 from training import selectors
+from training.kinds import train_now_kinds
 from training.models import ModelVersion, RunKind
 from training.serializers import ModelVersionSerializer, RunCreateSerializer, RunDetailSerializer, RunSerializer
 from training.services.generation import generation_round_start
 from training.services.registry import model_promote, model_rollback
 from training.services.runs import ActiveRunExists, run_cancel, run_create
-from training.services.triggers import TRAIN_KINDS, TrainRequest, train_start
+from training.services.triggers import TrainRequest, train_start
 
 ERROR = OpenApiResponse(ErrorSerializer, description="Refused; `errors` names the field.")
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such object, or not a member of its project.")
@@ -137,7 +138,7 @@ class ProjectRunListApi(generics.ListAPIView):
             if data["kind"] == RunKind.GENERATE:
                 prompts = data.get("prompts") or {"which": "unranked", "tag": ""}
                 run = generation_round_start(project=project, user=request.user, config=data["config"], **prompts)
-            elif data["kind"] in TRAIN_KINDS:
+            elif data["kind"] in train_now_kinds():
                 run = train_start(project=project, request=_train_request(project, data), user=request.user)
             else:
                 run = run_create(project=project, kind=data["kind"], config=data["config"], user=request.user,

@@ -1,6 +1,7 @@
 """Writes of the labeling side. Import from here: `from labeling.services import ranking_submit`."""
 
 from labeling.services.assignment import comparison_claim_next, comparison_skip, lease_expiry
+from labeling.services.comparisons import NewComparison, NewResponse, comparisons_create
 from labeling.services.gold import gold_claim_next
 from labeling.services.history import comparison_unskip
 from labeling.services.imports import ImportResult, ImportValidationError, prompts_import
@@ -15,6 +16,9 @@ from labeling.services.ranking import (
 )
 
 __all__ = [
+    "NewComparison",
+    "NewResponse",
+    "comparisons_create",
     "ImportResult",
     "ImportValidationError",
     "ProjectError",

@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from labeling.models import Assignment, AssignmentStatus, Comparison, Project, Ranking, Response
-from labeling.services import lease_sql
+from labeling.services.lease_sql import claim_row
 
 BUSY_RETRIES = 30
 
@@ -93,7 +93,7 @@ def _claim_once(project: Project, annotator: AbstractBaseUser) -> Assignment | N
     over the overlap (both may yield; the next claim picks the comparison up again).
     """
     now = timezone.now()
-    row = lease_sql.claim_row(
+    row = claim_row(
         project_id=project.pk, overlap=project.overlap, annotator_id=annotator.pk, now=now, until=lease_expiry(project, now)
     )
     if row is None:

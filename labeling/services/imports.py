@@ -16,7 +16,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from labeling.models import Comparison, Project, Prompt, Response
+from labeling.models import Project, Prompt, Response
+from labeling.services.comparisons import NewComparison, NewResponse, comparisons_create
 from labeling.services.import_rows import (
     CleanRow,
     Problem,
@@ -205,30 +206,16 @@ def _create_comparisons(project: Project, rows: list[CleanRow], ids: dict[str, i
         if key not in known:
             known.add(key)
             todo.append(r)
-    comparisons = Comparison.objects.bulk_create(
-        [Comparison(project=project, prompt_id=ids[r.content_hash], source="import") for r in todo], batch_size=_CHUNK
-    )
-    created = Response.objects.bulk_create(
-        [
-            Response(comparison=c, position=n, text=text, model_name=model)
-            for c, r in zip(comparisons, todo, strict=True)
-            for n, (text, model) in enumerate(r.responses or [])
-        ],
-        batch_size=_CHUNK,
-    )
-    _mark_gold(comparisons, todo, created)
+    items = [
+        NewComparison(
+            ids[r.content_hash],
+            [NewResponse(text, model_name=model) for text, model in r.responses or []],
+            gold_position=r.gold,
+        )
+        for r in todo
+    ]
+    comparisons = comparisons_create(project=project, items=items, source="import")
     return len(comparisons)
-
-
-def _mark_gold(comparisons: list[Comparison], rows: list[CleanRow], responses: list[Response]) -> None:
-    """Point each gold row's comparison at its known best response."""
-    by_slot = {(r.comparison_id, r.position): r.pk for r in responses}
-    gold = []
-    for comparison, row in zip(comparisons, rows, strict=True):
-        if row.gold is not None:
-            comparison.gold_response_id = by_slot[(comparison.pk, row.gold)]
-            gold.append(comparison)
-    Comparison.objects.bulk_update(gold, ["gold_response"], batch_size=_CHUNK)
 
 
 def prompts_import(

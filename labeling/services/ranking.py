@@ -15,15 +15,14 @@ from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
+from labeling.hooks import ranking_hooks
 from labeling.models import Assignment, AssignmentStatus, Comparison, Preference, Project, Ranking
-from labeling.services import lease_sql
+from labeling.services.lease_sql import store_ranking_row
 from labeling.services.ranking_input import (
     MAX_NOTE_CHARS,
     MAX_TIME_SPENT_MS,
@@ -130,8 +129,8 @@ def _count_ranking(comparison_id: int, overlap: int) -> None:
 
 
 def _run_hooks(ranking_id: int, project_id: int) -> None:
-    for dotted in getattr(settings, "PREFLOOP_RANKING_HOOKS", []):
-        import_string(dotted)(ranking_id=ranking_id, project_id=project_id)
+    for hook in ranking_hooks():
+        hook(ranking_id=ranking_id, project_id=project_id)
 
 
 def ranking_submit(
@@ -181,7 +180,7 @@ def _store_on_live_lease(
             # Alone (autocommit) the statement is atomic by itself; inside a caller's transaction a
             # savepoint keeps a failed statement from aborting that transaction.
             with transaction.atomic() if connection.in_atomic_block else nullcontext():
-                pk = lease_sql.store_ranking_row(
+                pk = store_ranking_row(
                     lease_id=lease.pk, comparison_id=comparison.pk, overlap=overlap, annotator_id=annotator.pk,
                     now=now, live_after=now + LIVE_MARGIN, fields=fields, pairs=pairs,
                 )

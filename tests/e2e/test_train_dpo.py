@@ -61,7 +61,6 @@ def _learnable_project(policy_dir):
 def test_manager_trains_dpo_from_the_project_page_and_promotes_it(
     page, live_server, login, screenshot, settings, tiny_policy_dir
 ):
-    settings.PREFLOOP_PROJECT_LOOP_CONTEXT = "training.selectors.project_loop_context"
     settings.PREFLOOP_RUNNER_POLL_S = 0.2
     project, policy = _learnable_project(tiny_policy_dir)
     manager = make_user("mona")

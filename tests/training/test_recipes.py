@@ -12,7 +12,7 @@ from tests.factories import add_member, make_project, make_user
 from tests.training.helpers import complete_model_dir, current_policy
 from tests.training.loop_helpers import CHAIN_JOBS, rank_new_comparisons
 from training.models import ModelKind, ProjectModels, Recipe, Run, RunKind, RunStatus
-from training.runner import run_execute
+from training.orchestration import run_execute
 from training.services.recipes import recipe_advance, recipe_advance_safely
 from training.services.registry import model_version_register
 from training.services.schedules import ScheduleData, schedule_fire, schedule_save

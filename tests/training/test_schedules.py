@@ -14,8 +14,9 @@ from labeling.models import DatasetSnapshot, Role
 from tests.factories import add_member, make_project, make_user
 from tests.training.loop_helpers import CHAIN_JOBS, mark_finished, rank_new_comparisons
 from training.models import Recipe, Run, RunKind, RunStatus, Schedule
-from training.selectors_schedules import schedule_status
-from training.services.schedules import ScheduleData, schedule_fire, schedule_save, schedules_on_ranking, schedules_tick
+from training.selectors import schedule_status
+from training.services.schedules import ScheduleData, schedule_fire, schedule_save, schedules_tick
+from training.tasks import schedules_on_ranking
 
 pytestmark = pytest.mark.django_db
 
@@ -170,7 +171,7 @@ def test_the_ranking_hook_never_raises(project2, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("database gone")
 
-    monkeypatch.setattr("training.services.schedules.schedule_due", broken)
+    monkeypatch.setattr("training.tasks.schedule_due", broken)
     schedules_on_ranking(ranking_id=1, project_id=project2.pk)  # logged, not raised
 
 
@@ -202,7 +203,6 @@ def _manager_client(client, project):
 
 def test_schedule_page_creates_edits_disables_and_shows_the_next_trigger(client, project2, settings):
     settings.PREFLOOP_JOB_MODULES = {}
-    settings.PREFLOOP_PROJECT_LOOP_CONTEXT = "training.selectors.project_loop_context"
     _manager_client(client, project2)
     url = reverse("training:schedule-list", args=[project2.pk])
     bad = client.post(

@@ -19,7 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from labeling.models import DatasetSnapshot
-from training.models import ModelVersion, Recipe, Run, RunKind, RunStatus, Schedule
+from training.kinds import RECIPES, AfterStep, kind_spec
+from training.models import ModelVersion, Run, RunKind, RunStatus, Schedule
 from training.services.configs import config_validate
 from training.services.generation import generation_round_start
 from training.services.registry import model_promote
@@ -27,15 +28,6 @@ from training.services.triggers import TrainRequest, held_out_prompt_ids, train_
 
 logger = logging.getLogger(__name__)
 
-# The runs of each recipe; promotion and "generate the next round" follow the evaluate step.
-RECIPE_STEPS: dict[str, tuple[str, ...]] = {
-    Recipe.DPO: (RunKind.DPO, RunKind.EVALUATE),
-    Recipe.REWARD_PPO: (RunKind.REWARD, RunKind.PPO, RunKind.EVALUATE),
-    Recipe.REWARD_GRPO: (RunKind.REWARD, RunKind.GRPO, RunKind.EVALUATE),
-    Recipe.REWARD_RLOO: (RunKind.REWARD, RunKind.RLOO, RunKind.EVALUATE),
-    Recipe.REWARD: (RunKind.REWARD,),
-}
-POLICY_KINDS = frozenset({RunKind.DPO, RunKind.PPO, RunKind.RLOO, RunKind.GRPO})
 # Schedule.config keys that are not a kind's hyperparameters.
 SNAPSHOT_KEY = "snapshot"
 GENERATE_PROMPTS_KEY = "generate_prompts"
@@ -49,7 +41,7 @@ def schedule_kind_config(schedule: Schedule, kind: str) -> dict[str, Any]:
 
 def recipe_start(*, schedule: Schedule, user: Any = None, reason: str = "") -> Run:
     """Export a fresh snapshot with the schedule's filters and queue the recipe's first step."""
-    kind = RECIPE_STEPS[schedule.recipe][0]
+    kind = RECIPES[schedule.recipe][0]
     config = schedule_kind_config(schedule, kind)
     config_validate(kind, config)  # refuse before exporting anything
     params = (schedule.config or {}).get(SNAPSHOT_KEY) or {}
@@ -117,7 +109,7 @@ def _after_reward(run: Run) -> tuple[dict[str, Any], Run | None]:
         "version_id": version.pk,
         "reason": "reward models are promoted without an evaluation gate",
     }
-    steps = RECIPE_STEPS[run.inputs["recipe"]["name"]]
+    steps = RECIPES[run.inputs["recipe"]["name"]]
     step = run.inputs["recipe"]["step"] + 1
     if step >= len(steps):
         return decision, None
@@ -193,13 +185,16 @@ def _generate_next(run: Run) -> Run:
 
 
 def _step(run: Run) -> tuple[dict[str, Any], Run | None]:
-    if run.kind == RunKind.REWARD:
+    """Take the step the kinds table names for what follows a run of this kind."""
+    spec = kind_spec(run.kind)
+    after = spec.after if spec else AfterStep.END
+    if after == AfterStep.PROMOTE_REWARD:
         return _after_reward(run)
-    if run.kind in POLICY_KINDS:
+    if after == AfterStep.EVALUATE:
         return _after_policy(run)
-    if run.kind == RunKind.EVALUATE:
+    if after == AfterStep.GATE:
         return _after_evaluate(run)
-    return {}, None  # generate ends the chain: the next round is out for ranking
+    return {}, None  # e.g. generate ends the chain: the next round is out for ranking
 
 
 def _record(run_id: int, decision: dict[str, Any]) -> None:
@@ -216,7 +211,7 @@ def recipe_advance(run: Run) -> Run | None:
         return None
     if "recipe" in run.outputs:
         return None  # already advanced: a second call must not queue a second step
-    if run.inputs["recipe"].get("name") not in RECIPE_STEPS:
+    if run.inputs["recipe"].get("name") not in RECIPES:
         _record(run.pk, {"error": f"unknown recipe {run.inputs['recipe'].get('name')!r}"})
         return None
     decision, next_run = _step(run)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -85,10 +86,24 @@ def run_create(
     return run
 
 
-def _enqueue(run_id: int) -> None:
-    from training.tasks import run_execute_task
+class RunQueue:
+    """How a queued run reaches a worker: TrainingConfig.ready() registers the task queue here.
 
-    run_execute_task.enqueue(run_id)
+    The write paths create runs and the task layer executes them (calling back into the write
+    paths), so the services take the queue as a registration instead of importing the tasks.
+    """
+
+    enqueue: Callable[[int], None] | None = None
+
+    @classmethod
+    def register(cls, enqueue: Callable[[int], None]) -> None:
+        cls.enqueue = enqueue
+
+
+def _enqueue(run_id: int) -> None:
+    if RunQueue.enqueue is None:
+        raise ImproperlyConfigured("no run queue registered: is the training app installed?")
+    RunQueue.enqueue(run_id)
 
 
 def run_claim(*, run_id: int) -> bool:
