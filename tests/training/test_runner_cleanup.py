@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from tests.training.helpers import current_policy, fake_jobs  # noqa: F401 - fixture
 from training.models import Run, RunKind, RunStatus
-from training.runner import run_execute
+from training.orchestration import run_execute
 from training.services.runs import run_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_jobs")]
@@ -45,6 +45,7 @@ def test_worker_start_removes_leftovers_but_keeps_those_of_running_runs(project)
     assert _temp_dirs(project) == [mine.name]
 
 
+@pytest.mark.django_db(transaction=True)  # the worker loop manages its own connections and transactions
 def test_the_worker_command_sweeps_at_start(project):
     done = Run.objects.create(project=project, kind=RunKind.REWARD, status=RunStatus.FAILED)
     (Path(settings.MODELS_DIR) / project.slug / f".tmp-reward-{done.pk}-5").mkdir(parents=True)
