@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labeling.models import Membership, Role
-from training.models import ModelVersion, Run, RunKind
+from training.models import ChainStep, ModelVersion, Run, RunKind
 from training.selectors import PromptChoice, run_latest_metrics
 
 
@@ -46,6 +47,10 @@ def _failure_note(error: str) -> str:
     return "The run failed; its managers can read why." if error else ""
 
 
+def _chain_without_error(chain: dict[str, Any] | None) -> dict[str, Any] | None:
+    return {**chain, "error": _failure_note(chain["error"])} if chain else chain
+
+
 class ModelVersionSerializer(ManagersOnlyMixin, serializers.ModelSerializer):
     is_current = serializers.SerializerMethodField(help_text="Whether the project currently points at this version.")
     path = serializers.CharField(read_only=True, allow_null=True, help_text="Where the weights are; null unless you manage the project.")
@@ -61,17 +66,37 @@ class ModelVersionSerializer(ManagersOnlyMixin, serializers.ModelSerializer):
         return version.pk in current
 
 
+class ChainStepSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ChainStep
+        fields = [
+            "recipe", "index", "reason", "snapshot", "decided_at", "promoted", "decision", "win_rate", "min_win_rate",
+            "version", "evaluating", "next_run", "ended", "stopped", "error",
+        ]
+        read_only_fields = fields
+
+
 class RunSerializer(ManagersOnlyMixin, serializers.ModelSerializer):
+    chain = serializers.SerializerMethodField(help_text="The run's step in a schedule's recipe chain (null outside one).")
     # Inputs and outputs hold server paths; error and log_tail hold the job's stderr (tracebacks, paths).
-    managers_only = {"inputs": {}, "outputs": {}, "error": _failure_note, "log_tail": ""}
+    managers_only = {"inputs": {}, "outputs": {}, "error": _failure_note, "log_tail": "", "chain": _chain_without_error}
 
     class Meta:
         model = Run
         fields = [
             "id", "project", "kind", "status", "progress", "config", "inputs", "outputs", "nproc", "snapshot",
-            "error", "cancel_requested", "heartbeat_at", "created_at", "started_at", "finished_at",
+            "error", "cancel_requested", "heartbeat_at", "created_at", "started_at", "finished_at", "schedule",
+            "parent_run", "chain",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(ChainStepSerializer(allow_null=True))
+    def get_chain(self, run: Run) -> dict[str, Any] | None:
+        try:
+            step = run.chain_step  # the list selectors join it in, so a page of runs costs no query per run
+        except ChainStep.DoesNotExist:
+            return None
+        return ChainStepSerializer(step).data
 
 
 class RunDetailSerializer(RunSerializer):

@@ -5,6 +5,7 @@ from labeling.services.comparisons import NewComparison, NewResponse, comparison
 from labeling.services.gold import gold_claim_next
 from labeling.services.history import comparison_unskip
 from labeling.services.imports import ImportResult, ImportValidationError, prompts_import
+from labeling.services.people import Invite, invite_path, user_invite
 from labeling.services.projects import ProjectError, membership_add, membership_remove, project_create
 from labeling.services.ranking import (
     RankingConflict,
@@ -31,6 +32,9 @@ __all__ = [
     "RankingError",
     "comparison_claim_next",
     "gold_claim_next",
+    "Invite",
+    "invite_path",
+    "user_invite",
     "comparison_unskip",
     "comparison_skip",
     "lease_expiry",

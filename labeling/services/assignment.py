@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from labeling.models import Assignment, AssignmentStatus, Comparison, Project, Ranking, Response
 from labeling.services.lease_sql import claim_row
+from labeling.services.retry import retry_when_locked
 
 BUSY_RETRIES = 30
 
@@ -66,6 +67,7 @@ class _Busy(Exception):
     """Every comparison with room is locked by a concurrent claim or submit right now."""
 
 
+@retry_when_locked
 def comparison_claim_next(*, project: Project, annotator: AbstractBaseUser) -> Assignment | None:
     """Lease the next comparison to the annotator (or renew their live lease); None when nothing is left.
 
@@ -132,6 +134,7 @@ def _comparison_with_load(comparison_id: int, now: datetime) -> tuple[Comparison
     return comparison, responses[0].load
 
 
+@retry_when_locked
 @transaction.atomic
 def comparison_skip(*, comparison: Comparison, annotator: AbstractBaseUser) -> None:
     """Release the annotator's lease and never offer them this comparison again."""

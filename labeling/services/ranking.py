@@ -33,6 +33,7 @@ from labeling.services.ranking_input import (
     preferences_from_order,
     ranking_validate,
 )
+from labeling.services.retry import retry_when_locked
 
 __all__ = [
     "MAX_NOTE_CHARS", "MAX_TIME_SPENT_MS", "STRENGTHS", "RankingConflict", "RankingError", "RankingInput",
@@ -133,6 +134,7 @@ def _run_hooks(ranking_id: int, project_id: int) -> None:
         hook(ranking_id=ranking_id, project_id=project_id)
 
 
+@retry_when_locked
 def ranking_submit(
     *,
     comparison: Comparison,

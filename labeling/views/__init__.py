@@ -2,6 +2,7 @@
 
 from labeling.views.data import data_browse, data_comparison
 from labeling.views.manager import project_dashboard, project_import, project_member_remove, project_members
+from labeling.views.people import invite_accept, project_invite
 from labeling.views.projects import project_detail, project_list, project_new
 from labeling.views.ranking import (
     comparison_rank,
@@ -19,6 +20,8 @@ __all__ = [
     "data_browse",
     "data_comparison",
     "project_dashboard",
+    "invite_accept",
+    "project_invite",
     "project_detail",
     "project_import",
     "project_list",

@@ -10,11 +10,12 @@ from django.views.decorators.http import require_POST
 
 from labeling import selectors
 from labeling.access import project_get_for_member, require_manager
-from labeling.forms import ImportForm, MemberAddForm, MemberRemoveForm
+from labeling.forms import ImportForm, InviteForm, MemberAddForm, MemberRemoveForm
 from labeling.models import Project
 from labeling.services import (
     ImportValidationError,
     ProjectError,
+    invite_path,
     membership_add,
     membership_remove,
     prompts_import,
@@ -41,10 +42,29 @@ def project_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
     return render_page(request, "labeling/dashboard.html", context, partial="stats")
 
 
-def _members_page(
-    request: HttpRequest, project: Project, form: MemberAddForm, *, status: int = 200, notice: str = ""
+def members_page(
+    request: HttpRequest,
+    project: Project,
+    form: MemberAddForm,
+    *,
+    status: int = 200,
+    notice: str = "",
+    invite_form: InviteForm | None = None,
+    invited: int | None = None,
 ) -> HttpResponse:
-    context = {"project": project, "members": selectors.members_of(project), "form": form, "notice": notice}
+    """Render the members page: the list (pending invites with their links), add and invite forms."""
+    members = list(selectors.members_of(project))
+    links = {
+        m.user_id: request.build_absolute_uri(invite_path(m.user)) for m in members if not m.user.has_usable_password()
+    }
+    context = {
+        "project": project,
+        "members": [(m, links.get(m.user_id)) for m in members],
+        "form": form,
+        "invite_form": invite_form or InviteForm(prefix="invite"),
+        "notice": notice,
+        "invited_link": links.get(invited) if invited else None,
+    }
     return render_page(request, "labeling/members.html", context, partial="members", status=status)
 
 
@@ -54,7 +74,7 @@ def project_members(request: HttpRequest, project_id: int) -> HttpResponse:
     project = managed_project(request, project_id)
     form = MemberAddForm(request.POST if request.method == "POST" else None)
     if request.method != "POST":
-        return _members_page(request, project, form)
+        return members_page(request, project, form)
     if form.is_valid():
         try:
             membership = membership_add(project=project, **form.cleaned_data)
@@ -63,10 +83,10 @@ def project_members(request: HttpRequest, project_id: int) -> HttpResponse:
         else:
             notice = f"{membership.user.username} is now a {membership.get_role_display().lower()}."
             if wants_partial(request):
-                return _members_page(request, project, MemberAddForm(), notice=notice)
+                return members_page(request, project, MemberAddForm(), notice=notice)
             messages.success(request, notice)
             return redirect("labeling:project-members", project_id=project.pk)
-    return _members_page(request, project, form, status=400)
+    return members_page(request, project, form, status=400)
 
 
 @login_required

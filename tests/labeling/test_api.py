@@ -313,4 +313,5 @@ def test_labeling_api_schema_generates_without_warnings():
     assert set(schema["paths"]) == {
         "/api/projects/", "/api/projects/{id}/", "/api/projects/{id}/import/", "/api/projects/{id}/comparisons/next/",
         "/api/projects/{id}/preferences/", "/api/comparisons/{id}/ranking/", "/api/comparisons/{id}/skip/",
+        "/api/projects/{id}/members/", "/api/projects/{id}/members/{username}/", "/api/users/",
     }

@@ -35,6 +35,7 @@ def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
         "latest": selectors.run_latest_metrics(run),
         "charts": run_charts(selectors.run_metric_series(run)),
         "versions": list(run.model_versions.all()),
+        "chain": selectors.run_chain_step(run),
     }
 
 
