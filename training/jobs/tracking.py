@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -78,14 +79,19 @@ class Trackers:
 
 
 class _TensorBoard:
-    def __init__(self, run_dir: Path) -> None:
-        from torch.utils.tensorboard import SummaryWriter
+    """Scalars through tensorboard's own event writer (no torch import: a fake job stays light)."""
 
-        self.writer = SummaryWriter(log_dir=str(run_dir / TENSORBOARD_DIR))
+    def __init__(self, run_dir: Path) -> None:
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        self.writer = EventFileWriter(str(run_dir / TENSORBOARD_DIR))
 
     def log(self, values: dict[str, float], step: int) -> None:
-        for key, value in values.items():
-            self.writer.add_scalar(key, value, step)
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        summary = Summary(value=[Summary.Value(tag=key, simple_value=value) for key, value in values.items()])
+        self.writer.add_event(Event(wall_time=time.time(), step=step, summary=summary))
         self.writer.flush()
 
     def close(self) -> None:

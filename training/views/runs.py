@@ -28,10 +28,12 @@ def run_list(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
+    can_manage = is_manager(request.user, run.project)
     return {
         "run": run,
         "project": run.project,
-        "can_manage": is_manager(request.user, run.project),
+        "can_manage": can_manage,
+        "tracking": selectors.run_tracking(run) if can_manage else None,  # server paths: managers only
         "latest": selectors.run_latest_metrics(run),
         "charts": run_charts(selectors.run_metric_series(run)),
         "versions": list(run.model_versions.all()),
