@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from labeling.models import Project
-from training.models import MetricPoint, ModelVersion, ProjectModels, Run, RunKind, Schedule
+from training.models import ChainStep, MetricPoint, ModelVersion, ProjectModels, Run, RunKind, Schedule
 from training.services.registry import model_promote
 from training.services.runs import run_cancel
 from training.services.schedules import ScheduleData, schedule_data_validate
@@ -55,6 +55,22 @@ class MetricPointInline(admin.TabularInline):
         return False
 
 
+class ChainStepInline(admin.StackedInline):
+    """A run's place in a recipe chain and what the chain decided (written by the recipe service only)."""
+
+    model = ChainStep
+    fk_name = "run"
+    can_delete = False
+    extra = 0
+    max_num = 0
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Run | None = None) -> list[str]:
+        return [f.name for f in ChainStep._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest, obj: Run | None = None) -> bool:
+        return False
+
+
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "kind", "status", "progress", "created_by", "created_at", "finished_at"]
@@ -65,7 +81,7 @@ class RunAdmin(admin.ModelAdmin):
         "pid", "worker", "cancel_requested", "error", "log_tail", "snapshot", "schedule", "parent_run", "created_by",
         "created_at", "started_at", "finished_at",
     ]
-    inlines = [MetricPointInline]
+    inlines = [ChainStepInline, MetricPointInline]
     actions = ["cancel"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from labeling.access import projects_for_user
 from labeling.models import Preference, Project, Prompt, Ranking
 from training.kinds import RECIPES, training_kinds
-from training.models import ACTIVE_RUN_STATUSES, MetricPoint, ModelVersion, ProjectModels, Run, Schedule
+from training.models import ACTIVE_RUN_STATUSES, ChainStep, MetricPoint, ModelVersion, ProjectModels, Run, Schedule
 
 
 class PromptChoice:
@@ -50,12 +50,12 @@ def project_pointers(project: Project) -> ProjectModels:
 
 
 def runs_for_project(project: Project) -> QuerySet[Run]:
-    return Run.objects.filter(project=project).select_related("created_by", "snapshot").order_by("-id")
+    return Run.objects.filter(project=project).select_related("created_by", "snapshot", "chain_step").order_by("-id")
 
 
 def runs_for_user(user: Any) -> QuerySet[Run]:
     """Return runs in projects the user belongs to."""
-    return Run.objects.filter(project__in=projects_for_user(user)).select_related("project")
+    return Run.objects.filter(project__in=projects_for_user(user)).select_related("project", "chain_step")
 
 
 def run_get_for_member(user: Any, run_id: int | str) -> Run:
@@ -76,6 +76,11 @@ def current_model_ids(user: Any) -> set[int]:
     """Return the ids of every current policy and reward model in the user's projects."""
     rows = ProjectModels.objects.filter(project__in=projects_for_user(user)).values_list("policy_id", "reward_id")
     return {i for row in rows for i in row if i}
+
+
+def run_chain_step(run: Run) -> ChainStep | None:
+    """Return the run's place in a recipe chain (and what the chain decided), or None outside a chain."""
+    return ChainStep.objects.select_related("version", "snapshot").filter(run=run).first()
 
 
 def run_latest_metrics(run: Run) -> dict[str, Any]:

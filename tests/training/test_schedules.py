@@ -45,7 +45,7 @@ def test_fires_after_n_new_preferences_and_not_before(project2):
     [run] = schedules_tick()
     assert (run.kind, run.status, run.schedule_id) == (RunKind.DPO, RunStatus.QUEUED, schedule.pk)
     assert run.snapshot.train_rows + run.snapshot.test_rows == 3  # a fresh snapshot of everything so far
-    assert run.inputs["recipe"]["step"] == 0 and "3 new preferences" in run.inputs["recipe"]["reason"]
+    assert run.chain_step.index == 0 and "3 new preferences" in run.chain_step.reason
     schedule.refresh_from_db()
     assert schedule.last_fired_at is not None
     assert schedules_tick() == []  # nothing new, and its chain is running
@@ -78,7 +78,7 @@ def test_every_t_hours_fires_when_due_and_only_with_something_new(project2):
     assert schedules_tick(now=now + timedelta(hours=1)) == []
     assert schedule_status(schedule, now=now).text.startswith(("at ", "on "))
     [run] = schedules_tick(now=now + timedelta(hours=2, minutes=1))
-    assert "2 h since the last run" in run.inputs["recipe"]["reason"]
+    assert "2 h since the last run" in run.chain_step.reason
     mark_finished(run)
 
     # Two hours later with no new preference: nothing to learn from, so no run.

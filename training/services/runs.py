@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -15,13 +16,28 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from labeling.models import DatasetSnapshot, Project, SnapshotStatus
-from training.models import ACTIVE_RUN_STATUSES, Run, RunStatus, Schedule
+from training.models import ACTIVE_RUN_STATUSES, ChainStep, Run, RunStatus, Schedule
 from training.services.configs import config_validate, job_spec
 from training.services.registry import project_models_get
 
 logger = logging.getLogger(__name__)
 
 SNAPSHOT_FIELDS = frozenset({"train_file", "eval_file"})
+
+
+@dataclass(frozen=True)
+class ChainPosition:
+    """Where a new run sits in a schedule's recipe chain (stored as its ChainStep)."""
+
+    recipe: str
+    index: int
+    reason: str = ""
+    snapshot: DatasetSnapshot | None = None
+
+    def create_for(self, run: Run) -> ChainStep:
+        return ChainStep.objects.create(
+            run=run, recipe=self.recipe, index=self.index, reason=self.reason[:300], snapshot=self.snapshot
+        )
 
 
 class ActiveRunExists(ValidationError):
@@ -65,6 +81,7 @@ def run_create(
     timeout_s: int = 0,
     schedule: Schedule | None = None,
     parent_run: Run | None = None,
+    chain: ChainPosition | None = None,
 ) -> Run:
     """Validate and queue a run, then enqueue its task after commit; ActiveRunExists if one is active."""
     clean = config_validate(kind, config)
@@ -77,6 +94,8 @@ def run_create(
                 timeout_s=timeout_s, schedule=schedule, parent_run=parent_run,
                 created_by=user if getattr(user, "is_authenticated", False) else None,
             )
+            if chain is not None:
+                chain.create_for(run)
     except IntegrityError as exc:
         active = Run.objects.filter(project=project, kind=kind, status__in=ACTIVE_RUN_STATUSES).first()
         if active is None:

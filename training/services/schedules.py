@@ -25,6 +25,7 @@ from training.models import Recipe, Run, RunKind, RunStatus, Schedule
 from training.selectors import latest_preference_id, schedule_active_run, schedule_due
 from training.services.configs import config_validate
 from training.services.recipes import GENERATE_PROMPTS_KEY, SNAPSHOT_KEY, recipe_start
+from training.services.runs import ChainPosition
 
 logger = logging.getLogger(__name__)
 
@@ -137,19 +138,21 @@ def _claim(schedule_id: int, *, now: datetime, force: bool) -> tuple[Schedule, s
     return schedule, reason
 
 
+@transaction.atomic
 def _record_failure(schedule: Schedule, reason: str, exc: ValidationError) -> Run:
     """Keep a failed run as the visible record of a firing that could not start (e.g. nothing to export)."""
     now = timezone.now()
-    return Run.objects.create(
+    run = Run.objects.create(
         project_id=schedule.project_id,
         kind=RECIPES[schedule.recipe][0],
         status=RunStatus.FAILED,
         schedule=schedule,
-        inputs={"recipe": {"name": schedule.recipe, "step": 0, "reason": reason}},
         error="the schedule fired but could not start: " + "; ".join(exc.messages),
         started_at=now,
         finished_at=now,
     )
+    ChainPosition(recipe=schedule.recipe, index=0, reason=reason).create_for(run)
+    return run
 
 
 def schedule_fire(

@@ -16,7 +16,7 @@ from labeling.models import DatasetSnapshot, Project, Prompt, SnapshotStatus
 from training.kinds import reads_prompts, reads_snapshot, train_now_kinds
 from training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelVersion, Run, Schedule
 from training.services.configs import config_validate, job_spec
-from training.services.runs import ActiveRunExists, run_create
+from training.services.runs import ActiveRunExists, ChainPosition, run_create
 
 # Training always reads the conversational JSONL export, whatever the user's export defaults are.
 TRAINING_EXPORT = {"kind": "preference", "format": "jsonl", "style": "conversational"}
@@ -46,6 +46,7 @@ class TrainRequest:
     prompts: dict[str, Any] | None = None  # {"which", "tag", "ids", "exclude_ids"} for prompt kinds
     nproc: int = 1
     inputs: dict[str, Any] = field(default_factory=dict)
+    chain: ChainPosition | None = None  # a recipe chain's step (set by training.services.recipes)
 
 
 def training_snapshot_create(*, project: Project, params: dict[str, Any], user: Any = None) -> DatasetSnapshot:
@@ -133,4 +134,5 @@ def train_start(
         inputs=inputs,
         schedule=schedule,
         parent_run=parent_run,
+        chain=request.chain,
     )

@@ -45,6 +45,7 @@ def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
         "log": display.clean_log(run.log_tail),
         "can_rerun": run.status in (RunStatus.FAILED, RunStatus.CANCELLED),
         "versions": list(run.model_versions.all()),
+        "chain": selectors.run_chain_step(run),
     }
 
 
