@@ -14,6 +14,7 @@ from labeling.access import is_manager, project_get_for_member, require_manager
 from labeling.views._render import render_page, wants_partial
 from training import selectors
 from training.charts import run_charts
+from training.kinds import kind_spec
 from training.models import Run
 from training.services.runs import run_cancel
 
@@ -27,13 +28,28 @@ def run_list(request: HttpRequest, project_id: int) -> HttpResponse:
     return render_page(request, "training/run_list.html", context)
 
 
+def _headline(kind: str) -> tuple[tuple[str, str], ...]:
+    spec = kind_spec(kind)
+    return spec.headline if spec else ()
+
+
+def _samples(run: Run) -> list[dict[str, str]]:
+    """Sampled answers a job reported in its result (sft: held-out prompts), as plain strings."""
+    found = ((run.outputs or {}).get("result") or {}).get("samples")
+    if not isinstance(found, list):
+        return []
+    keys = ("prompt", "demonstration", "response")
+    return [{k: str(s.get(k, "")) for k in keys} for s in found[:20] if isinstance(s, dict)]
+
+
 def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
     return {
         "run": run,
         "project": run.project,
         "can_manage": is_manager(request.user, run.project),
         "latest": selectors.run_latest_metrics(run),
-        "charts": run_charts(selectors.run_metric_series(run)),
+        "charts": run_charts(selectors.run_metric_series(run), headline=_headline(run.kind)),
+        "samples": _samples(run),
         "versions": list(run.model_versions.all()),
         "chain": selectors.run_chain_step(run),
     }
