@@ -6,8 +6,8 @@ Every function returns data (querysets, model instances, dataclasses, dicts); no
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.db.models import Exists, Max, OuterRef, QuerySet

@@ -120,7 +120,7 @@ def test_generate_form_starts_a_run_and_lands_on_its_page(client, project, manag
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"which": "all", "temperature": "9", "step_s": "0"}, "Temperature: temperature: must be &lt;= 5.0"),
+        ({"which": "all", "temperature": "9", "step_s": "0"}, "Temperature: must be &lt;= 5.0"),
         ({"which": "tag", "tag": "", "temperature": "1", "step_s": "0"}, "Give the tag"),
         ({"which": "tag", "tag": "nope", "temperature": "1", "step_s": "0"}, "no prompts match"),
     ],
@@ -152,7 +152,7 @@ def test_project_page_shows_the_loop_panel(client, project, manager, settings):
     assert client.get(reverse("labeling:project-detail", args=[project.pk])).status_code == 404
 
 
-def test_run_page_lists_tensorboard_event_files_for_managers_only(client, project, manager, annotator):
+def test_run_page_lists_the_runs_tensorboard_event_files(client, project, manager):
     current_policy(project)
     run = run_create(project=project, kind="dpo", config={"steps": 3})
     run_execute(run.pk)
@@ -160,8 +160,6 @@ def test_run_page_lists_tensorboard_event_files_for_managers_only(client, projec
     html = client.get(reverse("training:run-detail", args=[run.pk])).content.decode()
     assert 'data-testid="run-tracking"' in html and "events.out.tfevents." in html
     assert f"tensorboard --logdir {settings_runs_dir()}/{run.pk}/tensorboard" in html
-    client.force_login(annotator)
-    assert 'data-testid="run-tracking"' not in client.get(reverse("training:run-detail", args=[run.pk])).content.decode()
 
 
 def settings_runs_dir() -> str:
