@@ -5,12 +5,13 @@ Used by the "Train now" page, the admin actions on Project, the runs API and the
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from labeling.exports.services import snapshot_create
+from labeling.exports.services import snapshot_create, snapshot_request
 from labeling.exports.split import TEST, split_of
 from labeling.models import DatasetSnapshot, Project, Prompt, SnapshotStatus
 from training.kinds import reads_prompts, reads_snapshot, train_now_kinds
@@ -49,12 +50,24 @@ class TrainRequest:
     chain: ChainPosition | None = None  # a recipe chain's step (set by training.services.recipes)
 
 
-def training_snapshot_create(*, project: Project, params: dict[str, Any], user: Any = None) -> DatasetSnapshot:
-    """Export a fresh preference snapshot in the form training jobs read (conversational JSONL)."""
+def _training_params(params: Any) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise ValidationError({"snapshot_params": "must be a JSON object of export filters"})
-    clean = {"name": "training-data", **params, **TRAINING_EXPORT}
-    return snapshot_create(project=project, params=clean, user=user)
+    return {"name": "training-data", **params, **TRAINING_EXPORT}
+
+
+def training_snapshot_create(*, project: Project, params: dict[str, Any], user: Any = None) -> DatasetSnapshot:
+    """Export a fresh preference snapshot now, in the form training jobs read (conversational JSONL)."""
+    return snapshot_create(project=project, params=_training_params(params), user=user)
+
+
+def training_snapshot_request(*, project: Project, params: dict[str, Any], user: Any = None) -> DatasetSnapshot:
+    """Check the filters and store a pending training snapshot; the run that reads it exports it in the worker.
+
+    Cheap enough for a request: the filters are validated and "is there anything to export?" is
+    one query; the export itself happens as the run's first step (training.runner.prepare).
+    """
+    return snapshot_request(project=project, params=_training_params(params), user=user, enqueue=False)
 
 
 def held_out_prompt_ids(snapshot: DatasetSnapshot) -> list[int]:
@@ -80,12 +93,20 @@ def _check_base(project: Project, kind: str, base: ModelVersion | None) -> None:
 def _check_snapshot(project: Project, snapshot: DatasetSnapshot) -> None:
     if snapshot.project_id != project.pk:
         raise ValidationError({"snapshot": "the snapshot belongs to another project"})
-    if snapshot.status != SnapshotStatus.SUCCEEDED:
+    if snapshot.status not in (SnapshotStatus.SUCCEEDED, SnapshotStatus.PENDING):  # pending: the worker exports it
         raise ValidationError({"snapshot": f"snapshot {snapshot.name} is {snapshot.status}, not ready"})
-    if snapshot.kind != "preference" or not any(name.endswith(".jsonl") for name in snapshot.files or {}):
+    has_jsonl = snapshot.status == SnapshotStatus.PENDING or any(n.endswith(".jsonl") for n in snapshot.files or {})
+    if snapshot.kind != "preference" or not has_jsonl:
         raise ValidationError(
             {"snapshot": f"snapshot {snapshot.name} is not a preference export in JSONL; export one as JSONL"}
         )
+
+
+def _chain_on(chain: ChainPosition | None, snapshot: DatasetSnapshot | None) -> ChainPosition | None:
+    """A chain's first step makes the chain's snapshot: record it on the chain position."""
+    if chain is None or chain.snapshot is not None or snapshot is None:
+        return chain
+    return dataclasses.replace(chain, snapshot=snapshot)
 
 
 def _refuse_if_active(project: Project, kind: str) -> None:
@@ -103,10 +124,10 @@ def train_start(
     schedule: Schedule | None = None,
     parent_run: Run | None = None,
 ) -> Run:
-    """Validate a training request, export its snapshot when asked for a fresh one, and queue the run.
+    """Validate a training request and queue the run (with a pending snapshot when asked for a fresh one).
 
-    Not atomic on purpose: an export can take minutes and must not hold the database's write lock
-    (SQLite) meanwhile. Hyperparameters are checked before anything is exported.
+    Nothing heavy happens here: a fresh snapshot is only checked and stored pending; the worker
+    exports it as the run's first step. Hyperparameters are checked before the snapshot is stored.
     """
     kind = request.kind
     if kind not in train_now_kinds():
@@ -118,7 +139,7 @@ def train_start(
     if snapshot is not None:
         _check_snapshot(project, snapshot)
     elif reads_snapshot(kind):
-        snapshot = training_snapshot_create(project=project, params=request.snapshot_params or {}, user=user)
+        snapshot = training_snapshot_request(project=project, params=request.snapshot_params or {}, user=user)
     inputs = dict(request.inputs)
     if request.base is not None:
         inputs["model_version_id"] = request.base.pk
@@ -134,5 +155,5 @@ def train_start(
         inputs=inputs,
         schedule=schedule,
         parent_run=parent_run,
-        chain=request.chain,
+        chain=_chain_on(request.chain, snapshot),
     )
