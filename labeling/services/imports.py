@@ -13,6 +13,7 @@ twice adds nothing.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -145,6 +146,34 @@ def resolved_mapping(source: Source, mapping: dict[str, str] | None) -> dict[str
     return resolved
 
 
+class _IdRegister:
+    """External ids seen so far in this file, kept on disk: memory stays flat for millions of rows.
+
+    sqlite3 with an empty file name is a private temporary database on disk, gone when closed.
+    """
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")
+        self._db.execute("CREATE TABLE ids (id TEXT PRIMARY KEY, digest TEXT, line INTEGER)")
+
+    def conflicts(self, rows: list[CleanRow]) -> list[tuple[CleanRow, int]]:
+        """Register the rows' ids; return (row, first line) where an id already names a different prompt."""
+        named = [r for r in rows if r.external_id]
+        if not named:
+            return []
+        self._db.executemany("INSERT OR IGNORE INTO ids VALUES (?, ?, ?)", [(r.external_id, r.content_hash[:16], r.line) for r in named])
+        ids = list({r.external_id for r in named})
+        first = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            query = f"SELECT id, digest, line FROM ids WHERE id IN ({','.join('?' * len(chunk))})"
+            first.update((i, (d, n)) for i, d, n in self._db.execute(query, chunk))
+        return [(r, first[r.external_id][1]) for r in named if first[r.external_id][0] != r.content_hash[:16]]
+
+    def close(self) -> None:
+        self._db.close()
+
+
 class _Checker:
     """Check rows batch by batch, remembering what the whole file needs (duplicate ids)."""
 
@@ -152,7 +181,7 @@ class _Checker:
         self.k, self.mapping = project.k, mapping
         self.problems: list[Problem] = []
         self.count = 0
-        self._ids: dict[str, tuple[str, int]] = {}  # external id -> (content hash, first line)
+        self.ids = _IdRegister()
 
     def batch(self, batch: list[tuple[int, Any]]) -> list[CleanRow]:
         clean: list[CleanRow] = []
@@ -163,22 +192,15 @@ class _Checker:
                 clean.append(clean_row(mapped(row, self.mapping), line, self.k))
             except RowError as exc:
                 self._problem(line, exc.field, exc.message)
-        for row in clean:
-            self._check_id(row)
+        # An external id given to two different prompts in one file is refused, naming both lines.
+        for row, line in self.ids.conflicts(clean):
+            self._problem(row.line, "id", f"{row.external_id!r} is also the id of a different prompt on line {line}; ids must be unique")
         return clean
 
     def _problem(self, line: int | None, field: str, message: str) -> None:
         self.count += 1
         if len(self.problems) < MAX_ERRORS_SHOWN:
             self.problems.append({"line": line, "field": field, "message": message})
-
-    def _check_id(self, row: CleanRow) -> None:
-        """Refuse an external id given to two different prompts in one file, naming both lines."""
-        if not row.external_id:
-            return
-        digest, line = self._ids.setdefault(row.external_id, (row.content_hash[:16], row.line))
-        if digest != row.content_hash[:16]:
-            self._problem(row.line, "id", f"{row.external_id!r} is also the id of a different prompt on line {line}; ids must be unique")
 
 
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:
@@ -265,13 +287,16 @@ def _write(project: Project, rows: list[CleanRow], result: ImportResult) -> None
 def _run(project: Project, source: Source, mapping: dict[str, str], progress: Progress | None) -> ImportResult:
     checker, result = _Checker(project, mapping), ImportResult(mapping=mapping)
     seen = 0
-    for batch in source.batches():
-        clean = checker.batch(batch)
-        if not checker.count:
-            _write(project, clean, result)
-        seen += len(batch)
-        if progress:
-            progress(seen, source.total)
+    try:
+        for batch in source.batches():
+            clean = checker.batch(batch)
+            if not checker.count:
+                _write(project, clean, result)
+            seen += len(batch)
+            if progress:
+                progress(seen, source.total)
+    finally:
+        checker.ids.close()
     if progress and source.total is None:
         progress(seen, seen)
     if checker.count:
