@@ -26,12 +26,13 @@ from labeling.services.import_sources import (
     folder_source,
     hub_source,
     mapped,
+    mapping_resolve,
     parquet_source,
     staging_dir,
     text_source,
     unzip_dataset,
 )
-from labeling.services.imports import _decode, _file_error, _guess_format, resolved_mapping
+from labeling.services.imports import ImportValidationError, _decode, _file_error, _guess_format, resolved_mapping
 
 PREVIEW_ROWS = 5
 TABLE_SUFFIXES = (".parquet", ".zip")
@@ -149,18 +150,24 @@ class ImportPreview:
     unit: str
     sample: list[dict[str, Any]]
     fields: tuple[str, ...] = FIELDS
+    warning: str = ""  # e.g. no column maps to the prompt yet: pick one before importing
 
 
 def import_preview(*, project: Project, source: Source, mapping: dict[str, str] | None = None) -> ImportPreview:
     """Map and check the first rows of a source (nothing is written); raise ImportValidationError for a bad mapping."""
-    resolved = resolved_mapping(source, mapping)
+    try:
+        resolved, warning = resolved_mapping(source, mapping), ""
+    except ImportValidationError as exc:
+        if exc.errors[0]["field"] != "file":
+            raise  # a mapping naming a missing column
+        resolved, warning = mapping_resolve(source.columns, mapping), exc.errors[0]["message"]
     sample: list[dict[str, Any]] = []
     for batch in source.batches():
         for line, row in batch[:PREVIEW_ROWS]:
             sample.append(_preview_row(line, row, resolved, project.k))
         break
     shown = {f: c for f, c in resolved.items() if c in source.columns or not source.declared}
-    return ImportPreview(source=source.name, columns=source.columns, mapping=shown, total=source.total, unit=source.unit, sample=sample)
+    return ImportPreview(source=source.name, columns=source.columns, mapping=shown, total=source.total, unit=source.unit, sample=sample, warning=warning)
 
 
 def _preview_row(line: int, row: Any, mapping: dict[str, str], k: int) -> dict[str, Any]:
@@ -179,3 +186,42 @@ def _preview_row(line: int, row: Any, mapping: dict[str, str], k: int) -> dict[s
         "tags": clean.tags,
         "id": clean.external_id,
     }
+
+
+# Requests (web form and API) ------------------------------------------------------------------
+
+
+def mapping_parse(value: Any) -> dict[str, str] | None:
+    """Return a mapping given as an object or its JSON text (a form field); None when absent."""
+    from labeling.inputs import InputRefused, json_loads
+
+    if value in (None, "", {}):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json_loads(value)
+        except (ValueError, InputRefused) as exc:
+            raise _file_error(f"mapping is not a JSON object {{field: column}} ({exc})") from exc
+    if not isinstance(value, dict) or not all(isinstance(v, str | type(None)) for v in value.values()):
+        raise _file_error("mapping must be an object {field: column name}")
+    return value
+
+
+def _needs_staging(upload: Any, fmt: str | None) -> bool:
+    return fmt == "parquet" or Path(getattr(upload, "name", "") or "").suffix.lower() in TABLE_SUFFIXES
+
+
+def request_source(*, project: Project, user: Any, upload: Any = None, token: str = "", hub_id: str = "", fmt: str | None = None,
+                   split: str | None = None, review: bool = False) -> tuple[Source | None, Staged | None]:
+    """Return what a request imports from: a staged upload (token), a Hub id, or an upload.
+
+    With review, or for Parquet/zip uploads (read from disk), the upload is staged first.
+    (None, None) means a plain JSONL/CSV upload or rows, which prompts_import reads itself.
+    """
+    if token:
+        staged = staged_get(token=token, project=project, user=user)
+    elif hub_id or (upload is not None and (review or _needs_staging(upload, fmt))):
+        staged = stage(project=project, user=user, upload=upload, hub_id=hub_id, fmt=fmt, split=split)
+    else:
+        return None, None
+    return staged_source(staged), staged

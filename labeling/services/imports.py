@@ -285,7 +285,8 @@ def _write(project: Project, rows: list[CleanRow], result: ImportResult) -> None
 
 
 def _run(project: Project, source: Source, mapping: dict[str, str], progress: Progress | None) -> ImportResult:
-    checker, result = _Checker(project, mapping), ImportResult(mapping=mapping)
+    shown = {f: c for f, c in mapping.items() if c in source.columns}  # what the file's columns went to
+    checker, result = _Checker(project, mapping), ImportResult(mapping=shown)
     seen = 0
     try:
         for batch in source.batches():

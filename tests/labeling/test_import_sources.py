@@ -201,3 +201,51 @@ def test_command_imports_parquet_with_a_mapping_and_previews(project, tmp_path):
     assert Prompt.objects.count() == 2 and "2/2 rows" in err.getvalue()
     with pytest.raises(CommandError, match="offline"):
         call_command("import_prompts", project.slug, "--hub", "someone/data", stdout=out)
+
+
+# API: preview, then import what was previewed ---------------------------------------------------
+
+
+def parquet_upload(tmp_path: Path, rows: list[dict]):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile("rows.parquet", write_parquet(tmp_path / "rows.parquet", rows).read_bytes())
+
+
+def test_api_preview_then_import_with_the_reviewed_mapping(project, manager, tmp_path):
+    from tests.factories import api_client_for
+
+    api = api_client_for(manager)
+    url = f"/api/projects/{project.pk}/import/"
+    upload = parquet_upload(tmp_path, [{"q": "Hello?", "gold": "Hi", "other": "x"}])
+    preview = api.post(url + "preview/", {"file": upload, "mapping": json.dumps({"prompt": "q"})}, format="multipart")
+    assert preview.status_code == 200, preview.content
+    body = preview.json()
+    assert body["columns"] == ["q", "gold", "other"] and body["mapping"] == {"prompt": "q"} and body["unit"] == "row"
+    assert body["sample"][0]["messages"] == [{"role": "user", "content": "Hello?"}] and Prompt.objects.count() == 0
+    done = api.post(url, {"token": body["token"], "mapping": {"prompt": "q", "reference": "gold"}}, format="json")
+    assert done.status_code == 200, done.content
+    assert done.json()["created_prompts"] == 1 and Prompt.objects.get().reference == "Hi"
+    again = api.post(url, {"token": body["token"]}, format="json")  # the staged file went with the import
+    assert again.status_code == 400 and "upload the file again" in again.json()["detail"]
+
+
+def test_api_refuses_a_token_of_another_user_and_a_bad_mapping(project, manager, tmp_path):
+    from labeling.models import Role
+    from tests.factories import add_member, api_client_for, make_user
+
+    api = api_client_for(manager)
+    token = api.post(f"/api/projects/{project.pk}/import/preview/", {"file": parquet_upload(tmp_path, [{"prompt": "p"}])}, format="multipart").json()["token"]
+    other = make_user("other-manager")
+    add_member(project, other, Role.MANAGER)
+    stolen = api_client_for(other).post(f"/api/projects/{project.pk}/import/", {"token": token}, format="json")
+    assert stolen.status_code == 400 and Prompt.objects.count() == 0
+    bad = api.post(f"/api/projects/{project.pk}/import/", {"token": token, "mapping": {"prompt": "nope"}}, format="json")
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "mapping.prompt"
+
+
+def test_api_hub_id_offline_is_a_clear_400(project, manager):
+    from tests.factories import api_client_for
+
+    response = api_client_for(manager).post(f"/api/projects/{project.pk}/import/preview/", {"hub_id": "someone/data"}, format="json")
+    assert response.status_code == 400 and "offline" in response.json()["detail"]
