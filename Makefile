@@ -41,6 +41,7 @@ serve: local-env
 # The suite runs on SQLite (everything, browser included) and again on PostgreSQL (all but
 # the browser and the slow training tests, which do not touch database behaviour).
 test: venv
+	$(BIN)/ruff check .
 	$(MAKE) test-sqlite
 	$(MAKE) test-postgres
 

@@ -3,7 +3,7 @@
     python bench/train_overhead.py [--model DIR] [--pairs 384] [--epochs 2] [--repeat 1]
 
 PrefLoop half: a Run (kind dpo) on a dataset snapshot in a throw-away SQLite database, executed
-by training.runner.run_execute — config validation, run dir, `python -m training.jobs.dpo`,
+by training.orchestration.run_execute — config validation, run dir, `python -m training.jobs.dpo`,
 metrics tailing into the DB, held-out evaluation before/after, atomic save, model registration.
 Bare half: a plain script that loads the same model and data and calls DPOTrainer with the same
 settings (data, model, steps, seed), then saves. Both run as fresh processes, so both pay the
@@ -88,7 +88,7 @@ def setup_django(workdir: Path) -> None:
 def run_prefloop(model: str, snapshot_dir: Path, hp: dict, tag: str) -> tuple[float, dict]:
     from labeling.models import DatasetSnapshot, Project, SnapshotStatus
     from training.models import Run, RunKind
-    from training.runner import run_execute
+    from training.orchestration import run_execute
     from training.services.configs import config_validate
 
     project = Project.objects.create(name=f"bench {tag}", slug=f"bench-{tag}", base_model=model)

@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 from labeling import serializers as s
 from labeling.access import project_get_for_member, projects_for_user, require_manager
 from labeling.models import Comparison, Membership, Preference, Project
+from labeling.selectors import lease_for_member
 from labeling.services import (
     ProjectError,
     RankingConflict,
@@ -94,7 +95,11 @@ class ComparisonNextApi(APIView):
         assignment = comparison_claim_next(project=project, annotator=request.user)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(s.ClaimedComparisonSerializer(assignment).data)
+        return Response(s.claimed_payload(assignment))
+
+
+def _wants_next(request: Request) -> bool:
+    return request.query_params.get("next", "true").strip().lower() not in {"0", "false", "no", "off"}
 
 
 class ComparisonRankingApi(APIView):
@@ -102,28 +107,45 @@ class ComparisonRankingApi(APIView):
 
     @extend_schema(
         request=s.RankingRequestSerializer,
+        parameters=[
+            OpenApiParameter(
+                "next", OpenApiTypes.BOOL, default=True,
+                description="Also lease and return your next comparison (`next`); false leaves that to POST …/comparisons/next/.",
+            )
+        ],
         responses={
-            201: s.RankingSerializer,
-            200: OpenApiResponse(s.RankingSerializer, description="Same idempotency key again: the stored ranking."),
+            201: s.RankingStoredSerializer,
+            200: OpenApiResponse(s.RankingStoredSerializer, description="Same idempotency key again: the stored ranking's id."),
             400: ERROR,
             404: NOT_FOUND,
-            409: OpenApiResponse(s.ErrorSerializer, description="Already ranked, or the lease expired and the comparison filled up."),
+            409: OpenApiResponse(
+                s.ErrorSerializer,
+                description="Not stored, and `detail` says why: not leased to you, you skipped it, you already ranked it, "
+                "or your lease expired and the comparison filled up.",
+            ),
             413: ERROR,
         },
-        summary="Submit your ranking of a comparison; its pairwise preferences are stored with it",
+        summary="Submit your ranking of a comparison you lease; its pairwise preferences are stored with it",
     )
     def post(self, request: Request, pk: int) -> Response:
-        comparison = _comparison_for_member(request, pk)
+        lease = lease_for_member(user=request.user, comparison_id=pk)
+        comparison = lease.comparison if lease is not None else _comparison_for_member(request, pk)
         if not isinstance(request.data, dict):
             return _error("body", 'must be a JSON object such as {"order": [[12], [10, 13], [11]]}')
         try:
-            ranking, created = ranking_submit(comparison=comparison, annotator=request.user, data=request.data)
+            ranking, created = ranking_submit(comparison=comparison, annotator=request.user, data=request.data, lease=lease)
         except RankingError as exc:
             return _error(exc.field, exc.message)
         except RankingConflict as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(s.RankingSerializer(ranking).data, status=code)
+        following = comparison_claim_next(project=comparison.project, annotator=request.user) if _wants_next(request) else None
+        body = {
+            "id": ranking.pk,
+            "comparison": comparison.pk,
+            "created": created,
+            "next": s.claimed_payload(following) if following is not None else None,
+        }
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class ComparisonSkipApi(APIView):

@@ -79,3 +79,28 @@ class ApiJsonErrorsMiddleware:
         if response.status_code >= 500 and settings.DEBUG:
             return response  # keep Django's debug page for the developer
         return JsonResponse({"detail": _API_MESSAGES.get(response.status_code, response.reason_phrase)}, status=response.status_code)
+
+
+_ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+_DOCUMENTED_ERRORS = {
+    "400": "Refused: `detail` says why and `errors` names the field (bad text, deep JSON, numbers out of range too).",
+    "401": "Not signed in (send `Authorization: Token <key>`).",
+    "403": "Not allowed: not a member, or a manager action.",
+    "404": "No such object (ids are integers), or not a member of its project.",
+    "413": "Request body too large.",
+}
+
+
+def document_errors(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular hook: give every operation the error responses any request can get, in the one error shape."""
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            codes = ["400", "413"] if method in ("post", "put", "patch") else ["400"]
+            if {} not in operation.get("security", []):  # [{}] marks an operation open to anyone
+                codes += ["401", "403"]
+            if "{" in path or operation.get("parameters"):  # a path id, or a filter naming a project
+                codes.append("404")
+            responses = operation.setdefault("responses", {})
+            for code in codes:
+                responses.setdefault(code, {"description": _DOCUMENTED_ERRORS[code], "content": _ERROR_REF})
+    return result

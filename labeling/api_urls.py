@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from labeling import api, api_imports
+from labeling import api, api_imports, api_people
 
 urlpatterns = [
     path("projects/", api.ProjectListApi.as_view(), name="api-project-list"),
@@ -12,5 +12,8 @@ urlpatterns = [
     path("projects/<int:pk>/comparisons/next/", api.ComparisonNextApi.as_view(), name="api-comparison-next"),
     path("projects/<int:pk>/preferences/", api.PreferenceListApi.as_view(), name="api-preference-list"),
     path("comparisons/<int:pk>/ranking/", api.ComparisonRankingApi.as_view(), name="api-comparison-ranking"),
+    path("projects/<int:pk>/members/", api_people.MemberListApi.as_view(), name="api-member-list"),
+    path("projects/<int:pk>/members/<str:username>/", api_people.MemberDetailApi.as_view(), name="api-member-detail"),
+    path("users/", api_people.UserListApi.as_view(), name="api-user-list"),
     path("comparisons/<int:pk>/skip/", api.ComparisonSkipApi.as_view(), name="api-comparison-skip"),
 ]

@@ -123,6 +123,12 @@ class MemberAddForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices, initial=Role.ANNOTATOR)
 
 
+class InviteForm(forms.Form):
+    username = forms.CharField(max_length=150, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    email = forms.EmailField(required=False, help_text="Optional; only shown to managers.")
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.ANNOTATOR)
+
+
 class MemberRemoveForm(forms.Form):
     username = forms.CharField(max_length=150)
 
@@ -153,3 +159,29 @@ class ProjectForm(forms.Form):
     base_model = forms.CharField(
         max_length=500, required=False, help_text="Hugging Face id or local path; empty = the tiny local policy."
     )
+
+
+class DataFilterForm(forms.Form):
+    """The data browser's filters (GET); every field optional, choices from the project's data."""
+
+    status = forms.ChoiceField(
+        required=False, choices=[("", "Any status"), ("open", "Open"), ("complete", "Complete"), ("gold", "Gold")]
+    )
+    tag = forms.ChoiceField(required=False)
+    annotator = forms.ChoiceField(required=False, label="Ranked by")
+    policy_version = forms.ChoiceField(required=False, label="Policy version")
+    flag = forms.ChoiceField(
+        required=False,
+        choices=[("", "Flagged or not"), ("any", "Any flag"), ("unsafe", "Unsafe"), ("all_bad", "All bad")],
+    )
+    agreement = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any agreement"), ("low", "Low (under 50%)"), ("high", "High (80% or more)"), ("single", "Ranked once")],
+    )
+    page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, choices: dict[str, list[str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["tag"].choices = [("", "Any tag")] + [(t, t) for t in choices["tags"]]
+        self.fields["annotator"].choices = [("", "Anyone")] + [(a, a) for a in choices["annotators"]]
+        self.fields["policy_version"].choices = [("", "Any version")] + [(v, v) for v in choices["policy_versions"]]

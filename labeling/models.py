@@ -24,6 +24,9 @@ class Project(models.Model):
     overlap = models.PositiveSmallIntegerField(default=1, help_text="Rankings wanted per comparison.")
     allow_ties = models.BooleanField(default=True)
     lease_minutes = models.PositiveIntegerField(default=30)
+    gold_share = models.FloatField(
+        default=0.1, help_text="Share of each annotator's queue given to gold comparisons (0–1), when the project has any."
+    )
     base_model = models.CharField(
         max_length=500, blank=True, help_text="Hugging Face id or local path; empty = the tiny local policy."
     )
@@ -36,6 +39,7 @@ class Project(models.Model):
             models.CheckConstraint(condition=Q(k__gte=2) & Q(k__lte=9), name="project_k_2_to_9"),
             models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_positive"),
             models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="project_lease_positive"),
+            models.CheckConstraint(condition=Q(gold_share__gte=0) & Q(gold_share__lte=1), name="project_gold_share_0_to_1"),
         ]
 
     def __str__(self) -> str:
@@ -92,6 +96,10 @@ class Comparison(models.Model):
     source = models.CharField(max_length=40, default="import", help_text="import | generate")
     ranking_count = models.PositiveIntegerField(default=0)
     complete = models.BooleanField(default=False)
+    gold_response = models.ForeignKey(
+        "Response", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Known best response: a gold comparison, shown to every annotator to measure accuracy.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -100,6 +108,10 @@ class Comparison(models.Model):
 
     def __str__(self) -> str:
         return f"comparison {self.pk}"
+
+    @property
+    def is_gold(self) -> bool:
+        return self.gold_response_id is not None
 
 
 class Response(models.Model):

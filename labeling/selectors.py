@@ -20,8 +20,21 @@ from labeling.models import (
     Ranking,
     Response,
 )
+from labeling.quality import QualityReport, RankingRow, quality_report
 
 CHAT_ROLES = ("system", "user", "assistant")
+
+
+def lease_for_member(*, user: AbstractBaseUser, comparison_id: int) -> Assignment | None:
+    """Return the user's assignment on the comparison, with comparison and project, if they belong to its project.
+
+    One query serves the membership check and the ranking's lease check; None means either no
+    lease or no membership (the caller then tells 404 from 409 the slow way).
+    """
+    leases = Assignment.objects.select_related("comparison__project").filter(comparison_id=comparison_id, annotator=user)
+    if not user.is_staff:
+        leases = leases.filter(comparison__project__memberships__user=user)
+    return leases.first()
 
 
 @dataclass(frozen=True)
@@ -194,3 +207,43 @@ def dashboard_stats(*, project: Project) -> DashboardStats:
         position_rankings=counted,
         flagged=flags,
     )
+
+
+def quality_rows(project: Project) -> list[RankingRow]:
+    """Return the project's rankings as the plain rows labeling.quality computes on."""
+    rows = Ranking.objects.filter(comparison__project=project).values_list(
+        "comparison_id", "annotator__username", "order", "display_order", "time_spent_ms", "comparison__gold_response_id"
+    )
+    return [
+        RankingRow(comparison_id=c, annotator=name, order=order, display_order=shown or [], time_spent_ms=ms, gold_response_id=gold)
+        for c, name, order, shown, ms, gold in rows.iterator(chunk_size=2000)
+    ]
+
+
+def project_quality(*, project: Project) -> QualityReport:
+    """Compute the project's agreement and per-annotator quality (see labeling.quality)."""
+    return quality_report(quality_rows(project))
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    comparison: Comparison
+    ranking: Ranking | None  # None: skipped
+    at: object  # when it was ranked or skipped
+
+
+def annotator_history(*, project: Project, annotator: AbstractBaseUser, limit: int = 200) -> list[HistoryEntry]:
+    """Return the annotator's rankings and skips in the project, newest first."""
+    rankings = (
+        Ranking.objects.filter(comparison__project=project, annotator=annotator)
+        .select_related("comparison__prompt")
+        .order_by("-updated_at")[:limit]
+    )
+    skips = (
+        Assignment.objects.filter(comparison__project=project, annotator=annotator, status=AssignmentStatus.SKIPPED)
+        .select_related("comparison__prompt")
+        .order_by("-updated_at")[:limit]
+    )
+    entries = [HistoryEntry(r.comparison, r, r.updated_at) for r in rankings]
+    entries += [HistoryEntry(s.comparison, None, s.updated_at) for s in skips]
+    return sorted(entries, key=lambda e: e.at, reverse=True)[:limit]

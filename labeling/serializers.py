@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from labeling.models import Assignment, Flag, Preference, Project, Ranking
+from labeling.models import Assignment, Flag, Preference, Project
 from labeling.services.projects import MAX_LEASE_MINUTES, MAX_OVERLAP
 from labeling.services.ranking import MAX_NOTE_CHARS
 
@@ -117,6 +117,27 @@ class ClaimedComparisonSerializer(serializers.Serializer):
         return [{"id": r.pk, "text": r.text} for r in responses]
 
 
+def claimed_payload(assignment: Assignment) -> dict[str, Any]:
+    """Render a lease as ClaimedComparisonSerializer does, from the loaded objects, without DRF's per-field cost."""
+    comparison = assignment.comparison
+    prompt = comparison.prompt
+    messages = [
+        {"role": str(m.get("role", "")), "content": str(m.get("content", ""))}
+        for m in (prompt.messages if isinstance(prompt.messages, list) else [])
+        if isinstance(m, dict)
+    ]
+    return {
+        "id": comparison.pk,
+        "project": comparison.project_id,
+        "prompt": {"id": prompt.pk, "messages": messages},
+        "responses": ClaimedComparisonSerializer().get_responses(assignment),
+        "lease_expires_at": _DATETIME.to_representation(assignment.expires_at),
+    }
+
+
+_DATETIME = serializers.DateTimeField()
+
+
 class RankingRequestSerializer(serializers.Serializer):
     """Documentation of the ranking body; the ranking service checks it and names the bad field."""
 
@@ -134,23 +155,15 @@ class RankingRequestSerializer(serializers.Serializer):
     time_spent_ms = serializers.IntegerField(required=False, min_value=0, default=0)
 
 
-class PairSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Preference
-        fields = ["id", "chosen", "rejected", "margin"]
+class RankingStoredSerializer(serializers.Serializer):
+    """What a submit answers: the stored ranking's id and, unless ?next=false, your next comparison."""
 
-
-class RankingSerializer(serializers.ModelSerializer):
-    annotator = serializers.CharField(source="annotator.username")
-    preferences = PairSerializer(many=True)
-
-    class Meta:
-        model = Ranking
-        fields = [
-            "id", "comparison", "annotator", "order", "display_order", "flags", "note", "strength",
-            "time_spent_ms", "idempotency_key", "created_at", "updated_at", "preferences",
-        ]
-        read_only_fields = fields
+    id = serializers.IntegerField(help_text="The ranking's id.")
+    comparison = serializers.IntegerField()
+    created = serializers.BooleanField(help_text="False when the same idempotency key was sent again.")
+    next = ClaimedComparisonSerializer(
+        allow_null=True, help_text="Your next comparison, already leased (null when nothing is left, or with ?next=false)."
+    )
 
 
 class PreferenceSerializer(serializers.ModelSerializer):

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Serve the web app and the worker side by side; Ctrl-C stops both.
+# Serve the web app under gunicorn (config/gunicorn.py sizes it) and the worker beside it;
+# Ctrl-C stops both. Static files are collected first and served by WhiteNoise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-8000}"
+export PORT
+.venv/bin/python manage.py collectstatic --noinput -v 0
 .venv/bin/python manage.py worker &
 worker=$!
 trap 'kill $worker 2>/dev/null || true' EXIT INT TERM
 echo "PrefLoop on http://127.0.0.1:${PORT}/  (worker pid $worker)"
-# --insecure: serve static files with DEBUG=0 too (the demo's var/local.env turns DEBUG off).
-.venv/bin/python manage.py runserver "127.0.0.1:${PORT}" --noreload --insecure
+.venv/bin/python -m gunicorn -c config/gunicorn.py config.wsgi:application

@@ -46,6 +46,26 @@ def make_comparison(project: Project, *, texts: list[str] | None = None, prompt:
     return comparison
 
 
+def make_lease(comparison: Comparison, user, *, minutes: int = 30, display_order: list[int] | None = None):
+    """Lease a comparison to a user directly, as a claim would (a ranking needs its annotator's lease).
+
+    The display order defaults to the responses by position; pass [] for a lease that recorded none.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from labeling.models import Assignment
+
+    if display_order is None:
+        display_order = list(comparison.responses.order_by("position").values_list("id", flat=True))
+    return Assignment.objects.update_or_create(
+        comparison=comparison,
+        annotator=user,
+        defaults={"status": "active", "display_order": display_order, "expires_at": timezone.now() + timedelta(minutes=minutes)},
+    )[0]
+
+
 def api_client_for(user):
     """An API client that authenticates like a script would: with a token header."""
     from rest_framework.authtoken.models import Token

@@ -1,4 +1,4 @@
-"""Admin for the model registry, runs (metrics read-only), schedules and the promotion pointers."""
+"""Admin for the model registry, runs (metrics read-only), schedules, the promotion pointers, and train-now actions on Project."""
 
 from __future__ import annotations
 
@@ -6,14 +6,17 @@ import dataclasses
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import NotRegistered
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from training.models import MetricPoint, ModelVersion, ProjectModels, Run, Schedule
+from labeling.models import Project
+from training.models import ChainStep, MetricPoint, ModelVersion, ProjectModels, Run, RunKind, Schedule
 from training.services.registry import model_promote
 from training.services.runs import run_cancel
 from training.services.schedules import ScheduleData, schedule_data_validate
+from training.services.triggers import TrainRequest, train_start
 
 
 @admin.register(ModelVersion)
@@ -52,6 +55,22 @@ class MetricPointInline(admin.TabularInline):
         return False
 
 
+class ChainStepInline(admin.StackedInline):
+    """A run's place in a recipe chain and what the chain decided (written by the recipe service only)."""
+
+    model = ChainStep
+    fk_name = "run"
+    can_delete = False
+    extra = 0
+    max_num = 0
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Run | None = None) -> list[str]:
+        return [f.name for f in ChainStep._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest, obj: Run | None = None) -> bool:
+        return False
+
+
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "kind", "status", "progress", "created_by", "created_at", "finished_at"]
@@ -62,7 +81,7 @@ class RunAdmin(admin.ModelAdmin):
         "pid", "worker", "cancel_requested", "error", "log_tail", "snapshot", "schedule", "parent_run", "created_by",
         "created_at", "started_at", "finished_at",
     ]
-    inlines = [MetricPointInline]
+    inlines = [ChainStepInline, MetricPointInline]
     actions = ["cancel"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -111,3 +130,40 @@ class ProjectModelsAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+# Actions on labeling's Project admin: installed from TrainingConfig.ready(), once both admins are registered.
+
+
+def _train(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Project], kind: str) -> None:
+    """Queue one run of `kind` per selected project, on a fresh snapshot with the default filters."""
+    for project in queryset.order_by("id"):
+        try:
+            run = train_start(project=project, request=TrainRequest(kind=kind), user=request.user)
+        except ValidationError as exc:
+            modeladmin.message_user(request, f"{project}: {'; '.join(exc.messages)}", level=messages.ERROR)
+        else:
+            modeladmin.message_user(request, f"{project}: {run.get_kind_display()} run #{run.pk} queued.")
+
+
+@admin.action(description="Train DPO now (fresh snapshot, default hyperparameters)")
+def train_dpo_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Project]) -> None:
+    _train(modeladmin, request, queryset, RunKind.DPO)
+
+
+@admin.action(description="Train reward model now (fresh snapshot, default hyperparameters)")
+def train_reward_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Project]) -> None:
+    _train(modeladmin, request, queryset, RunKind.REWARD)
+
+
+PROJECT_ACTIONS = (train_dpo_now, train_reward_now)
+
+
+def project_admin_actions_install(site: admin.AdminSite = admin.site) -> None:
+    """Add the training actions to the registered Project admin (idempotent)."""
+    try:
+        model_admin = site.get_model_admin(Project)
+    except NotRegistered:
+        return
+    current = list(model_admin.actions or [])
+    model_admin.actions = [*current, *(a for a in PROJECT_ACTIONS if a not in current)]

@@ -17,12 +17,13 @@ from labeling.access import project_get_for_member, require_manager
 from labeling.models import DatasetSnapshot, Project
 from labeling.serializers import ErrorSerializer
 from training import selectors
+from training.kinds import train_now_kinds
 from training.models import ModelVersion, RunKind
 from training.serializers import ModelVersionSerializer, RunCreateSerializer, RunDetailSerializer, RunSerializer
 from training.services.generation import generation_round_start
 from training.services.registry import model_promote, model_rollback
 from training.services.runs import ActiveRunExists, run_cancel, run_create
-from training.services.triggers import TRAIN_KINDS, TrainRequest, train_start
+from training.services.triggers import TrainRequest, train_start
 
 ERROR = OpenApiResponse(ErrorSerializer, description="Refused; `errors` names the field.")
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such object, or not a member of its project.")
@@ -69,7 +70,7 @@ class ModelDetailApi(APIView):
     @extend_schema(responses={200: ModelVersionSerializer, 404: NOT_FOUND}, summary="One registered model")
     def get(self, request: Request, pk: int) -> Response:
         version = selectors.model_version_get_for_member(request.user, pk)
-        return Response(ModelVersionSerializer(version, context={"current_ids": _current_ids(version.project)}).data)
+        return Response(ModelVersionSerializer(version, context={"request": request, "current_ids": _current_ids(version.project)}).data)
 
 
 class ModelPromoteApi(APIView):
@@ -84,7 +85,7 @@ class ModelPromoteApi(APIView):
             type(self).service(version=version)
         except ValidationError as exc:
             return validation_response(exc)
-        return Response(ModelVersionSerializer(version, context={"current_ids": _current_ids(version.project)}).data)
+        return Response(ModelVersionSerializer(version, context={"request": request, "current_ids": _current_ids(version.project)}).data)
 
 
 class ModelRollbackApi(ModelPromoteApi):
@@ -137,7 +138,7 @@ class ProjectRunListApi(generics.ListAPIView):
             if data["kind"] == RunKind.GENERATE:
                 prompts = data.get("prompts") or {"which": "unranked", "tag": ""}
                 run = generation_round_start(project=project, user=request.user, config=data["config"], **prompts)
-            elif data["kind"] in TRAIN_KINDS:
+            elif data["kind"] in train_now_kinds():
                 run = train_start(project=project, request=_train_request(project, data), user=request.user)
             else:
                 run = run_create(project=project, kind=data["kind"], config=data["config"], user=request.user,
@@ -146,13 +147,13 @@ class ProjectRunListApi(generics.ListAPIView):
             return validation_response(exc, code=status.HTTP_409_CONFLICT)
         except ValidationError as exc:
             return validation_response(exc)
-        return Response(RunDetailSerializer(run).data, status=status.HTTP_201_CREATED)
+        return Response(RunDetailSerializer(run, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 class RunDetailApi(APIView):
     @extend_schema(responses={200: RunDetailSerializer, 404: NOT_FOUND}, summary="A run: status, progress, latest metrics, error")
     def get(self, request: Request, pk: int) -> Response:
-        return Response(RunDetailSerializer(selectors.run_get_for_member(request.user, pk)).data)
+        return Response(RunDetailSerializer(selectors.run_get_for_member(request.user, pk), context={"request": request}).data)
 
 
 class RunCancelApi(APIView):
@@ -161,4 +162,4 @@ class RunCancelApi(APIView):
     def post(self, request: Request, pk: int) -> Response:
         run = selectors.run_get_for_member(request.user, pk)
         require_manager(request.user, run.project)
-        return Response(RunDetailSerializer(run_cancel(run=run)).data)
+        return Response(RunDetailSerializer(run_cancel(run=run), context={"request": request}).data)

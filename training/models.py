@@ -167,3 +167,41 @@ class Schedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project}: {self.get_recipe_display()}"
+
+
+class ChainStep(models.Model):
+    """A run's place in a schedule's recipe chain, and what the chain decided once the run succeeded.
+
+    Written when the step is queued (recipe, index, reason, snapshot) and once more when the chain
+    advances past it (decided_at and the decision fields); decided_at set means "already advanced".
+    """
+
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, primary_key=True, related_name="chain_step")
+    recipe = models.CharField(max_length=20, choices=Recipe.choices)
+    index = models.PositiveSmallIntegerField(default=0, help_text="Step number in the recipe, from 0.")
+    reason = models.CharField(max_length=300, blank=True, help_text="Why the schedule fired (the chain's first step).")
+    snapshot = models.ForeignKey(
+        DatasetSnapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The chain's snapshot: the data it trains on and the prompts it holds out.",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    promoted = models.BooleanField(null=True, blank=True, help_text="None: no promotion decision at this step.")
+    decision = models.TextField(blank=True, help_text="Why it was (not) promoted.")
+    win_rate = models.FloatField(null=True, blank=True)
+    min_win_rate = models.FloatField(null=True, blank=True)
+    version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The model promoted, or the candidate sent to evaluation.",
+    )
+    evaluating = models.BooleanField(default=False, help_text="The new policy went to an evaluate step.")
+    next_run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    ended = models.BooleanField(default=False)
+    stopped = models.TextField(blank=True, help_text="Why the next step could not start.")
+    error = models.TextField(blank=True, help_text="Why advancing the chain failed.")
+
+    def __str__(self) -> str:
+        return f"{self.recipe} step {self.index} (run {self.run_id})"
+
+    @property
+    def decided(self) -> bool:
+        return self.decided_at is not None

@@ -1,17 +1,22 @@
-"""Training reads: runs, models, metrics, prompts to generate for, the project's loop panel."""
+"""Training reads: runs, models, metrics, prompts to generate for, schedules and when they fire next.
+
+Every function returns data (querysets, model instances, dataclasses, dicts); none builds a form.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, Max, OuterRef, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from labeling.access import projects_for_user
-from labeling.models import Project, Prompt, Ranking
-from training.models import ACTIVE_RUN_STATUSES, MetricPoint, ModelVersion, ProjectModels, Run
+from labeling.models import Preference, Project, Prompt, Ranking
+from training.kinds import RECIPES, training_kinds
+from training.models import ACTIVE_RUN_STATUSES, ChainStep, MetricPoint, ModelVersion, ProjectModels, Run, Schedule
 
 
 class PromptChoice:
@@ -45,12 +50,12 @@ def project_pointers(project: Project) -> ProjectModels:
 
 
 def runs_for_project(project: Project) -> QuerySet[Run]:
-    return Run.objects.filter(project=project).select_related("created_by", "snapshot").order_by("-id")
+    return Run.objects.filter(project=project).select_related("created_by", "snapshot", "chain_step").order_by("-id")
 
 
 def runs_for_user(user: Any) -> QuerySet[Run]:
     """Return runs in projects the user belongs to."""
-    return Run.objects.filter(project__in=projects_for_user(user)).select_related("project")
+    return Run.objects.filter(project__in=projects_for_user(user)).select_related("project", "chain_step")
 
 
 def run_get_for_member(user: Any, run_id: int | str) -> Run:
@@ -71,6 +76,11 @@ def current_model_ids(user: Any) -> set[int]:
     """Return the ids of every current policy and reward model in the user's projects."""
     rows = ProjectModels.objects.filter(project__in=projects_for_user(user)).values_list("policy_id", "reward_id")
     return {i for row in rows for i in row if i}
+
+
+def run_chain_step(run: Run) -> ChainStep | None:
+    """Return the run's place in a recipe chain (and what the chain decided), or None outside a chain."""
+    return ChainStep.objects.select_related("version", "snapshot").filter(run=run).first()
 
 
 def run_latest_metrics(run: Run) -> dict[str, Any]:
@@ -108,25 +118,120 @@ def model_lineage(project: Project) -> list[LineageNode]:
     return roots
 
 
-def project_loop_context(project: Project, *, user: Any = None) -> dict[str, Any]:
-    """Return the context templates/training/partials/project_loop.html needs."""
-    from labeling.access import is_manager
-    from training.forms import GenerateRoundForm
-    from training.selectors_schedules import schedule_loop_context
+# Schedules: counts since the last firing, what blocks one, when it is due.
 
-    pointers = project_pointers(project)
-    runs = list(runs_for_project(project)[:5])
-    try:
-        generate_form = GenerateRoundForm(project=project)
-    except ValidationError:  # no generate job installed: show the loop without the form
-        generate_form = None
+
+def latest_preference_id(project: Project | int) -> int:
+    """Return the newest preference id of a project (0 when it has none)."""
+    return Preference.objects.filter(comparison__project=project).aggregate(m=Max("id"))["m"] or 0
+
+
+def new_preferences(schedule: Schedule) -> int:
+    """Count the project's preferences stored since the schedule last fired."""
+    return Preference.objects.filter(
+        comparison__project_id=schedule.project_id, id__gt=schedule.last_preference_id
+    ).count()
+
+
+def schedule_active_run(schedule: Schedule) -> Run | None:
+    """Return a queued or running run that blocks the schedule: its own chain, or a run of its first kind."""
+    first = RECIPES[schedule.recipe][0]
+    own = Run.objects.filter(schedule=schedule, status__in=ACTIVE_RUN_STATUSES)
+    same_kind = Run.objects.filter(project_id=schedule.project_id, kind=first, status__in=ACTIVE_RUN_STATUSES)
+    return (own | same_kind).order_by("id").first()
+
+
+def next_time(schedule: Schedule) -> datetime | None:
+    """Return when the time trigger is next due (None without one)."""
+    if schedule.every_hours is None:
+        return None
+    return (schedule.last_fired_at or schedule.created_at) + timedelta(hours=schedule.every_hours)
+
+
+def schedule_due(schedule: Schedule, *, now: datetime | None = None) -> str | None:
+    """Say why the schedule should fire now, or None. A time trigger waits for at least one new preference."""
+    if not schedule.enabled or schedule_active_run(schedule) is not None:
+        return None
+    fresh = new_preferences(schedule)
+    if schedule.every_n_preferences is not None and fresh >= schedule.every_n_preferences:
+        return f"{fresh} new preferences (every {schedule.every_n_preferences})"
+    at = next_time(schedule)
+    if at is not None and fresh > 0 and (now or timezone.now()) >= at:
+        return f"{schedule.every_hours:g} h since the last run, {fresh} new preferences"
+    return None
+
+
+@dataclass(frozen=True)
+class ScheduleStatus:
+    """What the project page says about one schedule."""
+
+    schedule: Schedule
+    new_preferences: int
+    remaining_preferences: int | None
+    next_at: datetime | None
+    blocking_run: Run | None
+    text: str
+
+
+def _at(moment: datetime, now: datetime) -> str:
+    local, today = timezone.localtime(moment), timezone.localtime(now)
+    if local <= today:
+        return "now"
+    return f"at {local:%H:%M}" if local.date() == today.date() else f"on {local:%Y-%m-%d} at {local:%H:%M}"
+
+
+def _text(
+    schedule: Schedule, fresh: int, remaining: int | None, at: datetime | None, blocking: Run | None, now: datetime
+) -> str:
+    if not schedule.enabled:
+        return "disabled"
+    if blocking is not None:
+        return f"waiting for {blocking.kind} run #{blocking.pk} to finish"
+    parts = []
+    if remaining is not None:
+        parts.append(f"in {remaining} preference{'s' if remaining != 1 else ''}" if remaining else "now")
+    if at is not None:
+        when = _at(at, now)
+        if not fresh:  # a time trigger waits for something new to learn from
+            when = "once new preferences arrive" if when == "now" else f"{when} once new preferences arrive"
+        parts.append(when)
+    return " or ".join(parts)
+
+
+def schedule_status(schedule: Schedule, *, now: datetime | None = None) -> ScheduleStatus:
+    """Describe a schedule's next trigger: "in 12 preferences", "at 14:00", or what it waits for."""
+    now = now or timezone.now()
+    fresh = new_preferences(schedule)
+    remaining = max(schedule.every_n_preferences - fresh, 0) if schedule.every_n_preferences is not None else None
+    at = next_time(schedule)
+    blocking = schedule_active_run(schedule) if schedule.enabled else None
+    return ScheduleStatus(
+        schedule, fresh, remaining, at, blocking, _text(schedule, fresh, remaining, at, blocking, now)
+    )
+
+
+def schedules_for_project(project: Project) -> list[ScheduleStatus]:
+    """Return every schedule of a project with its status, enabled ones first."""
+    schedules = Schedule.objects.filter(project=project).order_by("-enabled", "id")
+    return [schedule_status(s) for s in schedules]
+
+
+def last_training_run(project: Project) -> Run | None:
+    """Return the project's newest training run (any status)."""
+    return Run.objects.filter(project=project, kind__in=training_kinds()).order_by("-id").first()
+
+
+def preferences_since_last_run(project: Project) -> int:
+    """Count preferences stored after the newest training run was created (all of them before the first)."""
+    prefs = Preference.objects.filter(comparison__project=project)
+    last = last_training_run(project)
+    return prefs.filter(created_at__gt=last.created_at).count() if last else prefs.count()
+
+
+def schedule_loop_context(project: Project) -> dict[str, Any]:
+    """Return the schedule part of the project page's loop panel."""
     return {
-        "project": project,
-        "current_policy": pointers.policy,
-        "current_reward": pointers.reward,
-        "recent_runs": runs,
-        "active_runs": [r for r in runs if r.status in ACTIVE_RUN_STATUSES],
-        "generate_form": generate_form,
-        "can_manage": bool(user is not None and is_manager(user, project)),
-        **schedule_loop_context(project),
+        "schedules": schedules_for_project(project),
+        "preferences_since_last_run": preferences_since_last_run(project),
+        "last_training_run": last_training_run(project),
     }

@@ -4,27 +4,28 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from django.db import close_old_connections, connection
-from django.utils.module_loading import import_string
+
+from training.services.runs import runs_fail_orphaned
+from training.services.schedules import schedules_tick
 
 logger = logging.getLogger(__name__)
 
-# Called every tick, in order. Schedules plug in through schedules_tick (issue 5).
-TICK_HOOKS: list[str] = [
-    "training.services.runs.runs_fail_orphaned",
-    "training.services.schedules.schedules_tick",
-]
+# Called every tick, in order: recover orphaned runs, then fire due schedules.
+TICK_HOOKS: list[Callable[[], Any]] = [runs_fail_orphaned, schedules_tick]
 DEFAULT_TICK_S = 30.0
 
 
 def tick() -> None:
     """Run every hook once; one failing hook is logged and does not stop the others."""
-    for path in TICK_HOOKS:
+    for hook in TICK_HOOKS:
         try:
-            import_string(path)()
+            hook()
         except Exception:  # noqa: BLE001 - a periodic hook must never take the worker down
-            logger.exception("tick hook %s failed", path)
+            logger.exception("tick hook %s failed", getattr(hook, "__name__", hook))
     close_old_connections()
 
 

@@ -34,13 +34,15 @@ def validation_response(error: ValidationError) -> Response:
 
 
 class ProjectExportListApi(APIView):
-    """GET: the project's snapshots, newest first. POST: export now (201) or queue it (202)."""
+    """GET: the project's snapshots, newest first (paginated). POST: export now (201) or queue it (202)."""
+
+    pagination_class = LimitOffsetPagination  # also tells the schema the list is paginated
 
     @extend_schema(responses=SnapshotSerializer(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         project = project_get_for_member(request.user, project_id)
         require_manager(request.user, project)
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(snapshot_list(project=project), request, view=self)
         return paginator.get_paginated_response(SnapshotSerializer(page, many=True, context={"request": request}).data)
 

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from labeling.exports.aggregation import Pair, RankingRow, aggregate, best_response
+from labeling.exports.cleaning import Cleaner, cleaning_params
 from labeling.exports.filters import (
     Scope,
     annotator_pseudonym,
@@ -33,6 +34,7 @@ from labeling.exports.formats import (
     sha256_file,
     timestamp,
 )
+from labeling.exports.mix import mix_allowed
 from labeling.exports.parquet import ParquetSink
 from labeling.exports.split import SPLITS, split_of
 from labeling.exports.stream import ComparisonData, comparison_stream, prompt_stream
@@ -53,6 +55,8 @@ class BuildResult:
     rankings: int = 0
     annotators: set[str] = field(default_factory=set)
     policy_versions: set[str] = field(default_factory=set)
+    cleaning: dict[str, Any] | None = None  # what each cleaning filter removed, by reason
+    mix: dict[str, Any] | None = None  # the tag mix: target, before and after
 
     @property
     def total(self) -> int:
@@ -82,6 +86,7 @@ class _Writer:
         names = ("prompt_ids",) if params.kind == "prompt" else ("comparison_ids", "ranking_ids")
         self.ids = {n: open(directory / "ids" / f"{n}.txt", "w", encoding="ascii", newline="\n", buffering=WRITE_BUFFER) for n in names}
         self.result = result
+        self.cleaner = Cleaner(cleaning_params(params))
         self._names: dict[tuple[int, ...], str] = {}
         self._last_time: datetime | None = None
         self._last_text = ""
@@ -138,7 +143,10 @@ def _preference_rows(writer: _Writer, comp: ComparisonData, pairs: list[Pair], s
     responses = comp.responses
     for pair in pairs:
         if responses.get(pair.chosen_id) is None or responses.get(pair.rejected_id) is None:
-            writer.result.dropped_pairs["missing_response"] += 1
+            cleaned = {pair.chosen_id, pair.rejected_id} & writer.cleaner.removed
+            writer.result.dropped_pairs["cleaned_response" if cleaned else "missing_response"] += 1
+            continue
+        if writer.cleaner.duplicate_row(comp.prompt_hash, responses[pair.chosen_id], responses[pair.rejected_id]):
             continue
         block.add(writer.pseudonyms(pair.annotator_ids), pair.chosen_id, pair.rejected_id, writer.timestamp(pair.created_at), pair.margin, pair.ranking_ids)
         ranking_ids.update(pair.ranking_ids)
@@ -147,8 +155,13 @@ def _preference_rows(writer: _Writer, comp: ComparisonData, pairs: list[Pair], s
 
 def _sft_rows(writer: _Writer, comp: ComparisonData, rankings: list[RankingRow], method: str) -> tuple[DictRows, set[int]]:
     best = best_response(method, rankings)
+    if best is not None and best in writer.cleaner.removed:
+        writer.result.dropped_pairs["cleaned_response"] += 1
+        return DictRows([]), set()
     if best is None or best not in comp.responses:
         writer.result.dropped_pairs["tied_or_missing_top"] += 1
+        return DictRows([]), set()
+    if writer.cleaner.duplicate_row(comp.prompt_hash, comp.responses[best]):
         return DictRows([]), set()
     ids = tuple(sorted(r.id for r in rankings))
     row = _provenance(writer, comp, ids, tuple(sorted({r.annotator_id for r in rankings})), max(r.created_at for r in rankings))
@@ -156,31 +169,52 @@ def _sft_rows(writer: _Writer, comp: ComparisonData, rankings: list[RankingRow],
     return DictRows([row]), set(ids)
 
 
-def _comparison_rows(writer: _Writer, comp: ComparisonData, scope: Scope, allowed: set[int] | None) -> tuple[PreferenceBlock | DictRows | None, set[int]]:
+def _comparison_rows(writer: _Writer, comp: ComparisonData, scope: Scope, allowed: Selection) -> tuple[PreferenceBlock | DictRows | None, set[int]]:
     """Filter one comparison and return its rows (few: at most K*(K-1)/2 per ranking) and their ranking ids."""
     params, result = scope.params, writer.result
     if not tags_match(comp.tags, params.tags):
         result.dropped_rankings["tag_filter"] += len(comp.rankings)
         return None, set()
-    if allowed is not None and comp.prompt_id not in allowed:
-        result.dropped_rankings["cap_per_tag"] += len(comp.rankings)
-        return None, set()
+    for reason, ids in allowed:
+        if comp.prompt_id not in ids:
+            result.dropped_rankings[reason] += len(comp.rankings)
+            return None, set()
     rankings, flagged = comp.kept_rankings(params.exclude_flags)
     if flagged:
         result.dropped_rankings["flagged"] += flagged
+    cleaned = writer.cleaner.comparison(comp)
+    if cleaned is None:
+        result.dropped_rankings["cleaned_prompt"] += len(rankings)
+        return None, set()
+    comp = cleaned
     if params.kind == "sft":
         return _sft_rows(writer, comp, rankings, params.aggregation)
     pairs = aggregate(params.aggregation, rankings, comp.prefs, pairs=params.pairs, min_agreement=params.min_agreement, dropped=result.dropped_pairs)
     return _preference_rows(writer, comp, pairs, params.style)
 
 
+Selection = list[tuple[str, set[int]]]  # (reason a prompt outside the set is dropped, the prompt ids kept)
+
+
+def _selection(scope: Scope, candidates, result: BuildResult) -> Selection:  # type: ignore[no-untyped-def]
+    """The prompt sets an export keeps: the cap per tag, then the tag mix on what the cap left."""
+    params, selection = scope.params, []
+    capped = capped_prompt_ids(scope, candidates) if params.cap_per_tag else None
+    if capped is not None:
+        selection.append(("cap_per_tag", capped))
+    if params.tag_mix:
+        mixed, result.mix = mix_allowed(scope, candidates, capped)
+        selection.append(("tag_mix", mixed))
+    return selection
+
+
 def _build_comparisons(writer: _Writer, scope: Scope, progress: Progress | None) -> None:
     params, result = scope.params, writer.result
     rankings_filtered(scope, counts=result.dropped_rankings)
-    allowed = None
-    if params.cap_per_tag:
+    allowed: Selection = []
+    if params.cap_per_tag or params.tag_mix:
         candidates = Prompt.objects.filter(project=scope.project, comparisons__in=comparisons_in_scope(scope).values("id")).distinct()
-        allowed = capped_prompt_ids(scope, candidates)
+        allowed = _selection(scope, candidates, result)
     total = comparisons_in_scope(scope).count() if progress else 0
     for done, comp in enumerate(comparison_stream(scope), 1):
         rows, ids = _comparison_rows(writer, comp, scope, allowed)
@@ -223,7 +257,7 @@ def _build_prompts(writer: _Writer, scope: Scope, progress: Progress | None) -> 
     params, result = scope.params, writer.result
     data_source = params.data_source or f"prefloop/{scope.project.slug}"
     ability = params.ability or "chat"
-    allowed = capped_prompt_ids(scope, Prompt.objects.filter(project=scope.project)) if params.cap_per_tag else None
+    allowed = _selection(scope, Prompt.objects.filter(project=scope.project), result)
     total = Prompt.objects.filter(project=scope.project).count() if progress else 0
     for done, (pid, content_hash, messages, tags, reference) in enumerate(prompt_stream(scope), 1):
         if progress and done % PROGRESS_EVERY == 0:
@@ -231,8 +265,13 @@ def _build_prompts(writer: _Writer, scope: Scope, progress: Progress | None) -> 
         if not tags_match(tags, params.tags):
             result.dropped_pairs["tag_filter"] += 1
             continue
-        if allowed is not None and pid not in allowed:
-            result.dropped_pairs["cap_per_tag"] += 1
+        dropped_by = next((reason for reason, ids in allowed if pid not in ids), None)
+        if dropped_by:
+            result.dropped_pairs[dropped_by] += 1
+            continue
+        messages = writer.cleaner.prompt(messages) if writer.cleaner.params.enabled else messages
+        if messages is None:
+            result.dropped_pairs["cleaned_prompt"] += 1
             continue
         split = split_of(content_hash, seed=params.seed, test_fraction=params.test_fraction)
         row = prompt_row(pid=pid, messages=messages, tags=tags, reference=reference, index=result.rows[split], split=split, data_source=data_source, ability=ability)
@@ -247,12 +286,14 @@ def build_export(scope: Scope, directory: Path, *, progress: Progress | None = N
     result = BuildResult()
     writer = _Writer(directory, scope, result)
     try:
-        if scope.params.kind == "prompt":
-            _build_prompts(writer, scope, progress)
-        else:
-            _build_comparisons(writer, scope, progress)
+        with writer.cleaner.session():
+            if scope.params.kind == "prompt":
+                _build_prompts(writer, scope, progress)
+            else:
+                _build_comparisons(writer, scope, progress)
     finally:
         writer.close()
+    result.cleaning = writer.cleaner.manifest()
     if result.total and scope.params.format == "save_to_disk":
         save_to_disk(directory, schema=schema_for(scope.params.kind, scope.params.style), counts=dict(result.rows))
     return result
@@ -279,6 +320,8 @@ def manifest_for(scope: Scope, result: BuildResult, files: dict[str, str]) -> di
         "rows": {"total": result.total, **{s: result.rows[s] for s in SPLITS}},
         # A split without rows has no files at all (0-row files break datasets, verl and OpenRLHF).
         "empty_splits": [s for s in SPLITS if not result.rows[s]],
+        **({"cleaning": result.cleaning} if result.cleaning is not None else {}),
+        **({"mix": result.mix} if result.mix is not None else {}),
         "dropped": {"rankings": dict(sorted(result.dropped_rankings.items())), "rows": dict(sorted(result.dropped_pairs.items()))},
         "inputs": {
             "max_ranking_id": scope.max_ranking_id,

@@ -9,6 +9,9 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from labeling.exports.cleaning import cleaning_fields
+from labeling.exports.mix import tag_mix_from
+
 KINDS = ("preference", "prompt", "sft")
 AGGREGATIONS = ("all", "majority", "bradley_terry")
 PAIR_SELECTIONS = ("all", "best_vs_rest", "best_vs_worst")
@@ -43,10 +46,18 @@ class ExportParams:
     style: str = "conversational"
     data_source: str = ""  # prompt exports: verl's `data_source` (empty: "prefloop/<project slug>")
     ability: str = ""  # prompt exports: verl's `ability` (empty: "chat")
+    # Cleaning and balance (labeling/exports/cleaning.py, mix.py); all off by default.
+    drop_secrets: bool = False
+    personal_data: str = "keep"  # keep | mask | drop (e-mail addresses, phone numbers)
+    dedupe: str = "off"  # off | exact | near
+    drop_empty: bool = False
+    min_length: int = 0  # characters; shorter responses are dropped
+    tag_mix: tuple[tuple[str, float], ...] = ()  # target share of prompts per tag, shares add up to 1
 
     def as_dict(self) -> dict[str, Any]:
         """Return the canonical JSON-ready form stored on the snapshot and in the manifest."""
         data = dataclasses.asdict(self)
+        data["tag_mix"] = dict(self.tag_mix)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(data.items())}
 
 
@@ -149,6 +160,8 @@ def params_from_dict(data: dict[str, Any] | None) -> ExportParams:
         style=_choice(data, "style", STYLES, "conversational"),
         data_source=_label(data, "data_source"),
         ability=_label(data, "ability"),
+        tag_mix=tag_mix_from(data.get("tag_mix")),
+        **cleaning_fields(data),
     )
     if params.date_from and params.date_to and params.date_from > params.date_to:
         raise _fail("date_to", "must not be before date_from.")

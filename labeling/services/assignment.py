@@ -2,26 +2,27 @@
 
 The next comparison for an annotator respects the project's overlap (rankings plus live leases
 never exceed it), never repeats one they ranked or skipped, and treats expired leases as free.
-On PostgreSQL candidate rows are locked with SKIP LOCKED so concurrent annotators fan out over
-different comparisons; on SQLite the IMMEDIATE transaction mode serialises writers (settings).
+A claim is one SQL statement (lease_sql.py) plus one query for what to show: on PostgreSQL
+candidate rows are locked with SKIP LOCKED so concurrent annotators fan out over different
+comparisons; on SQLite the statement holds the write lock, which serialises writers.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labeling.models import Assignment, AssignmentStatus, Comparison, Project, Ranking
+from labeling.models import Assignment, AssignmentStatus, Comparison, Project, Ranking, Response
+from labeling.services.lease_sql import claim_row
+from labeling.services.retry import retry_when_locked
 
-MAX_RECHECKS = 50
-BUSY_RETRIES = 20
+BUSY_RETRIES = 30
 
 
 def lease_expiry(project: Project, now: datetime | None = None) -> datetime:
@@ -29,10 +30,14 @@ def lease_expiry(project: Project, now: datetime | None = None) -> datetime:
     return (now or timezone.now()) + timedelta(minutes=project.lease_minutes)
 
 
-def _live_leases(now: datetime) -> Subquery:
-    """Count, per comparison, other annotators' unexpired and unsubmitted leases."""
+def _live_leases(now: datetime) -> Coalesce:
+    """Count, per comparison, the unexpired and unsubmitted leases."""
+    return _live_leases_of(OuterRef("pk"), now)
+
+
+def _live_leases_of(comparison: OuterRef, now: datetime) -> Coalesce:
     leases = (
-        Assignment.objects.filter(comparison=OuterRef("pk"), status=AssignmentStatus.ACTIVE, expires_at__gt=now)
+        Assignment.objects.filter(comparison=comparison, status=AssignmentStatus.ACTIVE, expires_at__gt=now)
         .order_by()
         .values("comparison")
         .annotate(n=Count("pk"))
@@ -41,130 +46,95 @@ def _live_leases(now: datetime) -> Subquery:
     return Coalesce(Subquery(leases, output_field=IntegerField()), Value(0))
 
 
-def _current_lease(project: Project, annotator: AbstractBaseUser, now: datetime) -> Assignment | None:
-    return (
-        Assignment.objects.select_related("comparison")
-        .filter(
-            comparison__project=project,
-            annotator=annotator,
-            status=AssignmentStatus.ACTIVE,
-            expires_at__gt=now,
-            comparison__complete=False,
-        )
-        .order_by("created_at")
-        .first()
-    )
-
-
-def _candidates(project: Project, annotator: AbstractBaseUser, now: datetime, exclude: list[int]) -> QuerySet[Comparison]:
+def _candidates(project: Project, annotator: AbstractBaseUser, now: datetime) -> QuerySet[Comparison]:
+    """The comparisons the annotator could be leased, ignoring row locks (the claim SQL's `pick`)."""
     done_by_me = Assignment.objects.filter(
         comparison=OuterRef("pk"),
         annotator=annotator,
         status__in=[AssignmentStatus.SUBMITTED, AssignmentStatus.SKIPPED],
     )
     ranked_by_me = Ranking.objects.filter(comparison=OuterRef("pk"), annotator=annotator)
-    candidates = (
-        Comparison.objects.filter(project=project, complete=False)
-        .exclude(pk__in=exclude)
+    return (
+        # Gold comparisons come through labeling.services.gold, at the project's share.
+        Comparison.objects.filter(project=project, complete=False, gold_response__isnull=True)
         .filter(~Exists(done_by_me), ~Exists(ranked_by_me))
         .annotate(load=F("ranking_count") + _live_leases(now))
         .filter(load__lt=project.overlap)
-        # Oldest first: with overlap > 1 the next annotator joins a started comparison, so
-        # comparisons complete one after another instead of all being half-ranked.
-        .order_by("id")
     )
-    return candidates
-
-
-def _lock_candidate(project: Project, annotator: AbstractBaseUser, now: datetime, exclude: list[int]) -> Comparison | None:
-    candidates = _candidates(project, annotator, now, exclude)
-    if connection.features.has_select_for_update_skip_locked:
-        candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-    return candidates.first()
-
-
-def _still_has_room(comparison: Comparison, project: Project, now: datetime) -> bool:
-    """Re-count the load of a comparison just locked, in a new statement.
-
-    PostgreSQL evaluates the candidate query on a snapshot taken when it started; a claim
-    that committed between then and our lock is invisible to it. A new statement (READ
-    COMMITTED) sees it, and nobody can add a lease now that we hold the row lock.
-    """
-    load = (
-        Comparison.objects.filter(pk=comparison.pk)
-        .annotate(load=F("ranking_count") + _live_leases(now))
-        .values_list("load", flat=True)
-        .first()
-    )
-    return load is not None and load < project.overlap
-
-
-def _lock_comparison_with_room(project: Project, annotator: AbstractBaseUser, now: datetime) -> Comparison | None:
-    if not connection.features.has_select_for_update_skip_locked:
-        # SQLite: the IMMEDIATE transaction already holds the write lock, so the snapshot is current.
-        return _lock_candidate(project, annotator, now, [])
-    full: list[int] = []
-    for _ in range(MAX_RECHECKS):
-        comparison = _lock_candidate(project, annotator, now, full)
-        if comparison is None:
-            # SKIP LOCKED also skips rows that are merely busy (another claim or a submit holds
-            # them for a moment). Saying "nothing left" then would send an annotator home early.
-            if _candidates(project, annotator, now, full).exists():
-                raise _Busy
-            return None
-        if _still_has_room(comparison, project, now):
-            return comparison
-        full.append(comparison.pk)
-    return None
-
-
-def _shuffled_response_ids(comparison: Comparison) -> list[int]:
-    ids = list(comparison.responses.values_list("id", flat=True))
-    random.SystemRandom().shuffle(ids)
-    return ids
 
 
 class _Busy(Exception):
-    """Every comparison with room is locked by a concurrent transaction right now."""
+    """Every comparison with room is locked by a concurrent claim or submit right now."""
 
 
+@retry_when_locked
 def comparison_claim_next(*, project: Project, annotator: AbstractBaseUser) -> Assignment | None:
-    """Lease the next comparison to the annotator (or renew their live lease); None when nothing is left."""
+    """Lease the next comparison to the annotator (or renew their live lease); None when nothing is left.
+
+    The returned lease carries its comparison with prompt and responses loaded (no further query
+    to show it). Call after checking the annotator's membership of the project.
+    """
     for attempt in range(BUSY_RETRIES):
         try:
             return _claim_once(project, annotator)
         except _Busy:
-            time.sleep(0.02 * (attempt + 1))  # the lock holders finish in milliseconds
+            time.sleep(0.01 * (attempt + 1))  # the lock holders finish in milliseconds
     return None
 
 
-@transaction.atomic
 def _claim_once(project: Project, annotator: AbstractBaseUser) -> Assignment | None:
+    """One claim statement (oldest comparison with room, oldest-first, mine first), then its content.
+
+    The statement runs alone (autocommit): it is atomic by itself. On SQLite it holds the write
+    lock from its first read, so what it counts is current. On PostgreSQL it locks the chosen
+    comparison (SKIP LOCKED, so concurrent annotators fan out), but counts on the snapshot taken
+    when it started: a claim that committed in between is invisible to it. So a fresh lease is
+    checked after commit, in the statement that loads the content: if the comparison now holds
+    more than `overlap` rankings + live leases, this lease yields (is deleted) and we claim
+    again. Whichever of two colliding leases checks later sees both, so no kept lease is ever
+    over the overlap (both may yield; the next claim picks the comparison up again).
+    """
     now = timezone.now()
-    current = _current_lease(project, annotator, now)
-    if current is not None:
-        current.expires_at = lease_expiry(project, now)
-        current.save(update_fields=["expires_at", "updated_at"])
-        return current
-    comparison = _lock_comparison_with_room(project, annotator, now)
-    if comparison is None:
+    row = claim_row(
+        project_id=project.pk, overlap=project.overlap, annotator_id=annotator.pk, now=now, until=lease_expiry(project, now)
+    )
+    if row is None:
+        if connection.features.has_select_for_update_skip_locked and _candidates(project, annotator, now).exists():
+            # SKIP LOCKED also skips rows that are merely busy: "nothing left" would send an annotator home early.
+            raise _Busy
         return None
-    try:
-        with transaction.atomic():
-            assignment, _ = Assignment.objects.update_or_create(
-                comparison=comparison,
-                annotator=annotator,
-                defaults={
-                    "status": AssignmentStatus.ACTIVE,
-                    "expires_at": lease_expiry(project, now),
-                    "display_order": _shuffled_response_ids(comparison),
-                },
-            )
-    except IntegrityError:
-        return None  # a concurrent claim by the same annotator won; they get that one on retry
-    return assignment
+    pk, comparison_id, display_order, fresh = row
+    comparison, load = _comparison_with_load(comparison_id, now)
+    if fresh and load > project.overlap:
+        Assignment.objects.filter(pk=pk).delete()
+        raise _Busy
+    lease = Assignment(
+        id=pk, comparison=comparison, annotator=annotator, status=AssignmentStatus.ACTIVE,
+        display_order=display_order, expires_at=lease_expiry(project, now),
+    )
+    lease._state.adding, lease._state.db = False, connection.alias
+    return lease
 
 
+def _comparison_with_load(comparison_id: int, now: datetime) -> tuple[Comparison, int]:
+    """Load a comparison with its prompt and responses in one query, and its load (rankings + live leases)."""
+    responses = list(
+        Response.objects.filter(comparison_id=comparison_id)
+        .select_related("comparison__prompt")
+        .annotate(load=F("comparison__ranking_count") + _live_leases_of(OuterRef("comparison_id"), now))
+        .order_by("position")
+    )
+    if not responses:  # a comparison without responses: nothing to rank, but answer consistently
+        comparison = Comparison.objects.select_related("prompt").get(pk=comparison_id)
+        return comparison, comparison.ranking_count
+    comparison = responses[0].comparison
+    cached = comparison.responses.all()
+    cached._result_cache, cached._prefetch_done = responses, True
+    comparison._prefetched_objects_cache = {"responses": cached}
+    return comparison, responses[0].load
+
+
+@retry_when_locked
 @transaction.atomic
 def comparison_skip(*, comparison: Comparison, annotator: AbstractBaseUser) -> None:
     """Release the annotator's lease and never offer them this comparison again."""

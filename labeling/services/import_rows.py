@@ -57,6 +57,7 @@ class CleanRow:
     # Per response, what the file said about it (a preference row's {"label", "margin"}); stored with it.
     response_params: list[dict[str, Any]] | None = None
     completion: str = ""  # a dialogue's final assistant turn
+    gold: int | None = None  # index of the known best response: a gold comparison
 
 
 def prompt_content_hash(messages: list[dict[str, str]]) -> str:
@@ -240,6 +241,26 @@ def _responses(value: Any, k: int) -> list[tuple[str, str]] | None:
     return [_response(item, n) for n, item in enumerate(value)]
 
 
+def _gold(value: Any, responses: list[tuple[str, str]] | None) -> int | None:
+    """Read `gold`: the 0-based index of the known best response, or that response's text."""
+    if value in (None, ""):
+        return None
+    if responses is None:
+        raise RowError("gold", "needs the row's responses: it names the best one")
+    texts = [text for text, _ in responses]
+    if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+        if value not in texts:
+            raise RowError("gold", "must be the index of a response (0 = first) or exactly one response's text")
+        return texts.index(value)
+    try:
+        index = int(value)
+    except (TypeError, ValueError):
+        raise RowError("gold", "must be the index of a response (0 = first) or its text") from None
+    if isinstance(value, bool) or not 0 <= index < len(texts):
+        raise RowError("gold", f"must be between 0 and {len(texts) - 1} (the index of the best response)")
+    return index
+
+
 def _checked(value: Any, field: str = "") -> None:
     """Refuse NUL, lone surrogates and out-of-range numbers anywhere in the value (the input gate)."""
     try:
@@ -286,6 +307,7 @@ def _clean_fields(row: dict[str, Any], line: int, k: int) -> CleanRow:
         responses=responses,
         response_params=params,
         completion=completion,
+        gold=_gold(row.get("gold"), responses),
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from labeling.services.import_rows import RowError, parse_csv, parse_jsonl
 
 BATCH_ROWS = 1000
-FIELDS = ("prompt", "messages", "chosen", "rejected", "margin", "responses", "id", "tags", "reference")
+FIELDS = ("prompt", "messages", "chosen", "rejected", "margin", "responses", "gold", "id", "tags", "reference")
 # Column names other datasets use for PrefLoop's fields, tried in order when a field has no column of its name.
 ALIASES = {
     "prompt": ("question", "instruction", "problem", "query", "input"),

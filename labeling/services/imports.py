@@ -22,7 +22,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from labeling.models import Comparison, Project, Prompt, Response
+from labeling.models import Project, Prompt, Response
+from labeling.services.comparisons import NewComparison, NewResponse, comparisons_create
 from labeling.services.import_rows import CleanRow, Problem, RowError, clean_row, responses_signature
 from labeling.services.import_sources import Source, SourceError, mapped, mapping_resolve, rows_source, text_source
 
@@ -247,25 +248,26 @@ def _known_signatures(prompt_ids: list[int]) -> set[tuple[int, str]]:
 
 def _create_comparisons(project: Project, rows: list[CleanRow], ids: dict[str, int], existing: set[int]) -> int:
     known = _known_signatures(sorted(existing))
-    todo: list[tuple[int, list[tuple[str, str]], list[dict[str, Any]]]] = []
+    todo: list[CleanRow] = []
     for r in rows:
         if r.responses is None:
             continue
         key = (ids[r.content_hash], responses_signature([text for text, _ in r.responses]))
         if key not in known:
             known.add(key)
-            todo.append((key[0], r.responses, r.response_params or [{}] * len(r.responses)))
-    comparisons = Comparison.objects.bulk_create(
-        [Comparison(project=project, prompt_id=prompt_id, source="import") for prompt_id, _, _ in todo], batch_size=_CHUNK
-    )
-    Response.objects.bulk_create(
-        [
-            Response(comparison=c, position=n, text=text, model_name=model, generation_params={"import": params} if params else {})
-            for c, (_, responses, labels) in zip(comparisons, todo, strict=True)
-            for n, ((text, model), params) in enumerate(zip(responses, labels, strict=True))
-        ],
-        batch_size=_CHUNK,
-    )
+            todo.append(r)
+    items = [
+        NewComparison(
+            ids[r.content_hash],
+            [
+                NewResponse(text, model_name=model, generation_params={"import": params} if params else {})
+                for (text, model), params in zip(r.responses or [], r.response_params or [{}] * len(r.responses or []), strict=True)
+            ],
+            gold_position=r.gold,
+        )
+        for r in todo
+    ]
+    comparisons = comparisons_create(project=project, items=items, source="import")
     return len(comparisons)
 
 

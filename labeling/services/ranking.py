@@ -1,142 +1,59 @@
 """Storing rankings and deriving their pairwise preferences, in one transaction.
 
-A ranking submitted after its lease expired is stored if the comparison still has room for it
-(rankings plus other annotators' live leases below the overlap); otherwise it is refused with
-RankingConflict, which the UI and API show (HTTP 409), so nothing is lost silently.
+A ranking needs the annotator's own lease on the comparison. On a live lease it is stored in
+one statement (PostgreSQL) or one short transaction (SQLite) that marks the lease submitted,
+counts the ranking and inserts it with its pairs. A ranking submitted after its lease expired
+is stored if the comparison still has room for it (rankings plus other annotators' live leases
+below the overlap): the late-lease rule. Otherwise, and for a comparison never leased to the
+annotator or one they skipped, it is refused with RankingConflict, which the UI and API show
+(HTTP 409) with the reason, so nothing is lost silently.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contextlib import nullcontext
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
-from labeling.models import Assignment, AssignmentStatus, Comparison, Flag, Preference, Project, Ranking
+from labeling.hooks import ranking_hooks
+from labeling.models import Assignment, AssignmentStatus, Comparison, Preference, Project, Ranking
+from labeling.services.lease_sql import store_ranking_row
+from labeling.services.ranking_input import (
+    MAX_NOTE_CHARS,
+    MAX_TIME_SPENT_MS,
+    STRENGTHS,
+    RankingConflict,
+    RankingError,
+    RankingInput,
+    preferences_from_order,
+    ranking_validate,
+)
+from labeling.services.retry import retry_when_locked
 
-MAX_NOTE_CHARS = 5000
-MAX_TIME_SPENT_MS = 24 * 3600 * 1000
-STRENGTHS = {1: "slightly better", 2: "clearly better", 3: "much better"}
+__all__ = [
+    "MAX_NOTE_CHARS", "MAX_TIME_SPENT_MS", "STRENGTHS", "RankingConflict", "RankingError", "RankingInput",
+    "preferences_from_order", "ranking_reopen_last", "ranking_submit", "ranking_validate",
+]
 
+# The one-statement path takes a lease as live only with this much time left, so a lease cannot
+# expire (and be claimed by someone else) while the statement runs; closer to expiry, a submit
+# takes the locked path below, which checks the room under the comparison's row lock.
+LIVE_MARGIN = timedelta(seconds=10)
 
-class RankingError(ValueError):
-    """The submitted ranking is malformed; `field` names what to fix."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-class RankingConflict(Exception):
-    """The ranking is well-formed but cannot be stored now (already ranked, comparison full)."""
-
-
-
-@dataclass(frozen=True)
-class RankingInput:
-    order: list[list[int]]
-    flags: list[str]
-    note: str
-    time_spent_ms: int
-    idempotency_key: str
-    strength: int | None
-
-
-def preferences_from_order(order: list[list[int]], *, strength: int | None = None) -> list[tuple[int, int, float]]:
-    """Expand tie groups (best first) into (chosen, rejected, margin) pairs; ties give no pair.
-
-    Groups G1 > G2 > ... give a pair for every a in Gi, b in Gj with i < j and margin j - i, or the
-    stated strength when one is given (pairwise mode).
-    """
-    pairs = []
-    for i, better in enumerate(order):
-        for j in range(i + 1, len(order)):
-            margin = float(strength) if strength is not None else float(j - i)
-            pairs.extend((a, b, margin) for a in better for b in order[j])
-    return pairs
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_order_shape(order: Any) -> list[list[int]]:
-    if not isinstance(order, list) or not order:
-        raise RankingError("order", "must be a non-empty list of groups, best first, e.g. [[3], [1, 4], [2]]")
-    groups = []
-    for n, group in enumerate(order):
-        if _is_int(group):
-            group = [group]  # a flat list [3, 1, 2] is an order without ties
-        if not isinstance(group, list) or not group or not all(_is_int(x) for x in group):
-            raise RankingError("order", f"group {n + 1} must be a non-empty list of response ids (integers)")
-        groups.append(list(group))
-    return groups
-
-
-def _check_order_ids(groups: list[list[int]], response_ids: list[int], comparison_id: int) -> None:
-    seen: set[int] = set()
-    valid = set(response_ids)
-    for rid in (rid for group in groups for rid in group):
-        if rid not in valid:
-            raise RankingError("order", f"response {rid} is not part of comparison {comparison_id}")
-        if rid in seen:
-            raise RankingError("order", f"response {rid} appears more than once")
-        seen.add(rid)
-    missing = sorted(valid - seen)
-    if missing:
-        raise RankingError("order", f"every response must be ranked; missing: {', '.join(map(str, missing))}")
-
-
-def _check_flags(flags: Any) -> list[str]:
-    if flags in (None, ""):
-        return []
-    if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
-        raise RankingError("flags", "must be a list of strings")
-    unknown = sorted(set(flags) - set(Flag.values))
-    if unknown:
-        raise RankingError("flags", f"unknown flag(s) {', '.join(unknown)}; allowed: {', '.join(Flag.values)}")
-    return sorted(set(flags))
-
-
-def _check_scalars(data: dict[str, Any], project: Project) -> tuple[str, int, str, int | None]:
-    note = data.get("note") or ""
-    if not isinstance(note, str) or len(note) > MAX_NOTE_CHARS:
-        raise RankingError("note", f"must be text of at most {MAX_NOTE_CHARS} characters")
-    spent = data.get("time_spent_ms") or 0
-    if not _is_int(spent) or spent < 0:
-        raise RankingError("time_spent_ms", "must be a non-negative integer (milliseconds)")
-    key = data.get("idempotency_key") or ""
-    if not isinstance(key, str) or len(key) > 100:
-        raise RankingError("idempotency_key", "must be a string of at most 100 characters")
-    strength = data.get("strength")
-    if strength is not None:
-        if project.k != 2:
-            raise RankingError("strength", "only pairwise projects (K = 2) take a strength")
-        if not _is_int(strength) or strength not in STRENGTHS:
-            raise RankingError("strength", "must be 1 (slightly), 2 (clearly) or 3 (much better)")
-    return note, min(spent, MAX_TIME_SPENT_MS), key, strength
-
-
-def ranking_validate(*, comparison: Comparison, data: dict[str, Any]) -> RankingInput:
-    """Check a submitted ranking against its comparison; raise RankingError naming the field."""
-    project = comparison.project
-    groups = _check_order_shape(data.get("order"))
-    _check_order_ids(groups, list(comparison.responses.values_list("id", flat=True)), comparison.pk)
-    flags = _check_flags(data.get("flags"))
-    has_tie = any(len(g) > 1 for g in groups)
-    # "All bad" / "both bad" ranks everything equal; that is a flag, not a tie preference.
-    if has_tie and not project.allow_ties and Flag.ALL_BAD not in flags:
-        raise RankingError("order", "ties are not allowed in this project")
-    note, spent, key, strength = _check_scalars(data, project)
-    if strength is not None and len(groups) == 1:
-        strength = None  # a tie has no strength
-    return RankingInput(groups, flags, note, spent, key, strength)
+NOT_LEASED = (
+    "This comparison is not leased to you (it was given to another annotator, or never to you), "
+    "so this ranking was not stored. Continue with the comparison the server gives you next."
+)
+SKIPPED = "You skipped this comparison, so this ranking was not stored. Continue with the next comparison."
+EXPIRED_FULL = (
+    "Your lease on this comparison expired and other annotators have since completed it, "
+    "so this ranking was not stored. Nothing else changed; continue with the next comparison."
+)
 
 
 def _room_for_late_ranking(comparison: Comparison, annotator: AbstractBaseUser, now) -> bool:  # type: ignore[no-untyped-def]
@@ -148,8 +65,9 @@ def _room_for_late_ranking(comparison: Comparison, annotator: AbstractBaseUser, 
     return comparison.ranking_count + others_live < comparison.project.overlap
 
 
-def _write_preferences(ranking: Ranking) -> None:
-    pairs = preferences_from_order(ranking.order, strength=ranking.strength)
+def _write_preferences(ranking: Ranking, pairs: list[tuple[int, int, float]] | None = None) -> None:
+    if pairs is None:
+        pairs = preferences_from_order(ranking.order, strength=ranking.strength)
     Preference.objects.bulk_create(
         [
             Preference(
@@ -181,17 +99,18 @@ def _replace(ranking: Ranking, clean: RankingInput) -> Ranking:
 def _create(comparison: Comparison, annotator: AbstractBaseUser, clean: RankingInput) -> Ranking:
     now = timezone.now()
     lease = Assignment.objects.filter(comparison=comparison, annotator=annotator).first()
-    has_live_lease = lease is not None and lease.status == AssignmentStatus.ACTIVE and lease.expires_at > now
+    if lease is None:
+        raise RankingConflict(NOT_LEASED)
+    if lease.status == AssignmentStatus.SKIPPED:
+        raise RankingConflict(SKIPPED)
+    has_live_lease = lease.status == AssignmentStatus.ACTIVE and lease.expires_at > now
     if not has_live_lease and not _room_for_late_ranking(comparison, annotator, now):
-        raise RankingConflict(
-            "Your lease on this comparison expired and other annotators have since completed it, "
-            "so this ranking was not stored. Nothing else changed; continue with the next comparison."
-        )
+        raise RankingConflict(EXPIRED_FULL)
     ranking = Ranking.objects.create(
         comparison=comparison,
         annotator=annotator,
         order=clean.order,
-        display_order=lease.display_order if lease else [],
+        display_order=lease.display_order,
         strength=clean.strength,
         flags=clean.flags,
         note=clean.note,
@@ -199,37 +118,111 @@ def _create(comparison: Comparison, annotator: AbstractBaseUser, clean: RankingI
         idempotency_key=clean.idempotency_key,
     )
     _write_preferences(ranking)
-    Assignment.objects.update_or_create(
-        comparison=comparison,
-        annotator=annotator,
-        defaults={"status": AssignmentStatus.SUBMITTED, "expires_at": now},
-    )
-    overlap = comparison.project.overlap
-    Comparison.objects.filter(pk=comparison.pk).update(ranking_count=F("ranking_count") + 1)
-    Comparison.objects.filter(pk=comparison.pk, ranking_count__gte=overlap).update(complete=True)
+    Assignment.objects.filter(pk=lease.pk).update(status=AssignmentStatus.SUBMITTED, expires_at=now, updated_at=now)
+    _count_ranking(comparison.pk, comparison.project.overlap)
     return ranking
 
 
+def _count_ranking(comparison_id: int, overlap: int) -> None:
+    """Add one ranking to the comparison's count, completing it at the overlap (one UPDATE)."""
+    complete = Case(When(ranking_count__gte=overlap - 1, then=Value(True)), default=F("complete"))
+    Comparison.objects.filter(pk=comparison_id).update(ranking_count=F("ranking_count") + 1, complete=complete)
+
+
 def _run_hooks(ranking_id: int, project_id: int) -> None:
-    for dotted in getattr(settings, "PREFLOOP_RANKING_HOOKS", []):
-        import_string(dotted)(ranking_id=ranking_id, project_id=project_id)
+    for hook in ranking_hooks():
+        hook(ranking_id=ranking_id, project_id=project_id)
 
 
+@retry_when_locked
 def ranking_submit(
     *,
     comparison: Comparison,
     annotator: AbstractBaseUser,
     data: dict[str, Any],
     replace: bool = False,
+    lease: Assignment | None = None,
 ) -> tuple[Ranking, bool]:
     """Store the annotator's ranking and its preferences atomically; return (ranking, created).
 
     `data` holds order, flags, note, time_spent_ms, idempotency_key, strength. The same
     idempotency key again returns the stored ranking with created=False. `replace=True` edits
-    an existing ranking (undo). Raises RankingError (bad input) or RankingConflict (cannot store).
-    Call after checking the annotator's membership of the comparison's project.
+    an existing ranking (undo). `lease`: the annotator's assignment on this comparison when the
+    caller has loaded it (saves a query). Raises RankingError (bad input) or RankingConflict
+    (cannot store). Call after checking the annotator's membership of the comparison's project.
     """
-    clean = ranking_validate(comparison=comparison, data=data)
+    if not replace and lease is None:
+        lease = Assignment.objects.filter(comparison=comparison, annotator=annotator).first()
+    clean = ranking_validate(comparison=comparison, data=data, response_ids=lease.display_order if lease else None)
+    now = timezone.now()
+    if not replace and lease is not None and lease.status == AssignmentStatus.ACTIVE and lease.expires_at > now + LIVE_MARGIN:
+        ranking = _store_on_live_lease(comparison, annotator, lease, clean, now)
+        if ranking is not None:
+            transaction.on_commit(lambda: _run_hooks(ranking.pk, comparison.project_id), robust=True)
+            return ranking, True
+    return _submit_under_lock(comparison, annotator, clean, replace)
+
+
+def _store_on_live_lease(
+    comparison: Comparison, annotator: AbstractBaseUser, lease: Assignment, clean: RankingInput, now: datetime
+) -> Ranking | None:
+    """Store the ranking if the lease is still live when written; None sends the caller down the locked path.
+
+    None also when a unique constraint fires (the idempotency key was used, or a concurrent
+    submit won): the locked path then finds what is stored and answers accordingly.
+    """
+    fields = {
+        "order": clean.order, "flags": clean.flags, "note": clean.note, "strength": clean.strength,
+        "time_spent_ms": clean.time_spent_ms, "idempotency_key": clean.idempotency_key,
+    }
+    pairs = preferences_from_order(clean.order, strength=clean.strength)
+    overlap = comparison.project.overlap
+    try:
+        if connection.vendor == "postgresql":
+            # Alone (autocommit) the statement is atomic by itself; inside a caller's transaction a
+            # savepoint keeps a failed statement from aborting that transaction.
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                pk = store_ranking_row(
+                    lease_id=lease.pk, comparison_id=comparison.pk, overlap=overlap, annotator_id=annotator.pk,
+                    now=now, live_after=now + LIVE_MARGIN, fields=fields, pairs=pairs,
+                )
+        else:
+            pk = _store_in_transaction(comparison.pk, overlap, annotator, lease, fields, pairs, now)
+    except IntegrityError:
+        return None
+    if pk is None:
+        return None
+    ranking = Ranking(
+        id=pk, comparison=comparison, annotator=annotator, display_order=lease.display_order,
+        created_at=now, updated_at=now, **fields,
+    )
+    ranking._state.adding, ranking._state.db = False, connection.alias
+    return ranking
+
+
+def _store_in_transaction(
+    comparison_id: int, overlap: int, annotator: AbstractBaseUser, lease: Assignment,
+    fields: dict[str, Any], pairs: list[tuple[int, int, float]], now: datetime,
+) -> int | None:
+    """SQLite: the same writes as the PostgreSQL statement, in one IMMEDIATE transaction (four statements)."""
+    with transaction.atomic():
+        taken = Assignment.objects.filter(
+            pk=lease.pk, status=AssignmentStatus.ACTIVE, expires_at__gt=now + LIVE_MARGIN
+        ).update(status=AssignmentStatus.SUBMITTED, expires_at=now, updated_at=now)
+        if not taken:
+            return None
+        ranking = Ranking.objects.create(
+            comparison_id=comparison_id, annotator=annotator, display_order=lease.display_order, **fields
+        )
+        _write_preferences(ranking, pairs)
+        _count_ranking(comparison_id, overlap)
+    return ranking.pk
+
+
+def _submit_under_lock(
+    comparison: Comparison, annotator: AbstractBaseUser, clean: RankingInput, replace: bool
+) -> tuple[Ranking, bool]:
+    """The general path: lock the comparison, then check key, existing ranking and lease."""
     try:
         with transaction.atomic():
             # The row lock serialises submits for one comparison: the overlap check and the

@@ -58,3 +58,15 @@ def option_label(value: object) -> str:
 def words(name: object) -> str:
     """Turn an identifier into words: "min_agreement" -> "Min agreement"."""
     return str(name).replace("_", " ").capitalize()
+
+
+@register.filter
+def share(value: float | None) -> str:
+    """Format a 0–1 share as a whole percentage ("83%"), or "–" when unknown."""
+    return "–" if value is None else f"{100 * value:.0f}%"
+
+
+@register.filter
+def signed_points(value: float | None) -> str:
+    """Format a difference of shares in percentage points ("+12 pts"), or "–"."""
+    return "–" if value is None else f"{100 * value:+.0f} pts"

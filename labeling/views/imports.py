@@ -18,7 +18,7 @@ from labeling.services import ImportValidationError, prompts_import
 from labeling.services.import_sources import FIELDS
 from labeling.services.import_staging import import_preview, request_source, staged_discard
 from labeling.views._render import render_page
-from labeling.views.manager import _managed_project
+from labeling.views.manager import managed_project
 
 PAGE = "labeling/import.html"
 
@@ -58,7 +58,7 @@ def _review_or_import(request: HttpRequest, project: Project, context: dict[str,
 @login_required
 def project_import(request: HttpRequest, project_id: int) -> HttpResponse:
     """Import prompts, dialogues or preference pairs; review the mapping first, or import at once."""
-    project = _managed_project(request, project_id)
+    project = managed_project(request, project_id)
     context: dict[str, Any] = {"project": project, "form": ImportForm()}
     if request.method != "POST":
         return render_page(request, PAGE, context)

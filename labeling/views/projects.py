@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.utils.module_loading import import_string
 
 from labeling import selectors
 from labeling.access import is_manager, project_get_for_member, projects_for_user
 from labeling.forms import ProjectForm
-from labeling.models import Project, Ranking
+from labeling.hooks import project_panels_render
+from labeling.models import Ranking
 from labeling.services import ProjectError, project_create
 from labeling.views._render import render_page
 
@@ -25,15 +22,6 @@ def project_list(request: HttpRequest) -> HttpResponse:
     """List the projects the user belongs to, with their progress."""
     projects = selectors.projects_overview(projects_for_user(request.user), request.user).order_by("name")
     return render_page(request, "labeling/project_list.html", {"projects": projects})
-
-
-def _loop_context(project: Project, user: Any) -> Any:
-    """Return the training loop panel's context, via a hook so labeling never imports training.
-
-    settings.PREFLOOP_PROJECT_LOOP_CONTEXT names a callable `(project, *, user) -> dict`.
-    """
-    dotted = getattr(settings, "PREFLOOP_PROJECT_LOOP_CONTEXT", "")
-    return import_string(dotted)(project, user=user) if dotted else None
 
 
 @login_required
@@ -46,7 +34,8 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
         "mine": selectors.annotator_progress(project=project, annotator=request.user),
         "overall": selectors.project_progress(project=project),
         "has_ranked": Ranking.objects.filter(comparison__project=project, annotator=request.user).exists(),
-        "loop": _loop_context(project, request.user),
+        # Panels other apps registered (labeling.hooks), e.g. training's model loop.
+        "panels": project_panels_render(project, user=request.user),
     }
     return render_page(request, "labeling/project_detail.html", context)
 

@@ -30,6 +30,8 @@ from labeling.services import (
     RankingError,
     comparison_claim_next,
     comparison_skip,
+    comparison_unskip,
+    gold_claim_next,
     ranking_reopen_last,
     ranking_submit,
 )
@@ -71,13 +73,12 @@ def _submitted_ranks(form: RankingForm) -> dict[int, int | None]:
     return ranks
 
 
-def _display_order(comparison: Comparison, annotator: Any) -> list[int]:
-    """Return the order this annotator was shown (their ranking's, else their lease's)."""
+def _display_order(comparison: Comparison, annotator: Any, lease: Assignment | None = None) -> list[int]:
+    """Return the order this annotator was shown (their lease's, else their ranking's)."""
+    if lease is not None and lease.display_order:
+        return lease.display_order
     ranking = Ranking.objects.filter(comparison=comparison, annotator=annotator).only("display_order").first()
-    if ranking is not None and ranking.display_order:
-        return ranking.display_order
-    lease = Assignment.objects.filter(comparison=comparison, annotator=annotator).only("display_order").first()
-    return lease.display_order if lease is not None else []
+    return ranking.display_order if ranking is not None else []
 
 
 def _ranking_form(project: Project, comparison: Comparison, display_order: list[int], **kwargs: Any) -> RankingForm:
@@ -133,10 +134,12 @@ def _stage_context(
 
 def _next_stage(request: HttpRequest, project: Project, *, notice: str = "") -> dict[str, Any]:
     """Lease the annotator's next comparison and return the stage context for it."""
-    lease = comparison_claim_next(project=project, annotator=request.user)
+    lease = gold_claim_next(project=project, annotator=request.user) or comparison_claim_next(
+        project=project, annotator=request.user
+    )
     if lease is None:
         return _stage_context(request, project, notice=notice)
-    comparison = Comparison.objects.select_related("prompt").get(pk=lease.comparison_id)
+    comparison = lease.comparison  # the ordinary claim loaded it with prompt and responses
     form = _fresh_form(project, comparison, lease.display_order)
     return _stage_context(request, project, comparison=comparison, form=form, lease=lease, notice=notice)
 
@@ -190,13 +193,17 @@ def ranking_create(request: HttpRequest, project_id: int, comparison_id: int) ->
     """Store the posted ranking (or edit it after undo) and move on to the next comparison."""
     project = project_get_for_member(request.user, project_id)
     comparison = get_object_or_404(Comparison.objects.select_related("prompt"), pk=comparison_id, project=project)
-    form = _ranking_form(project, comparison, _display_order(comparison, request.user), data=request.POST)
+    comparison.project = project
+    lease = Assignment.objects.filter(comparison=comparison, annotator=request.user).first()
+    form = _ranking_form(project, comparison, _display_order(comparison, request.user, lease), data=request.POST)
     context = _stage_context(request, project, comparison=comparison, form=form)
     if not form.is_valid():
         return _refused(request, context, error=_form_error(form), status=400)
     editing = form.cleaned_data["edit"]
     try:
-        ranking_submit(comparison=comparison, annotator=request.user, data=form.service_data(), replace=editing)
+        ranking_submit(
+            comparison=comparison, annotator=request.user, data=form.service_data(), replace=editing, lease=lease
+        )
     except RankingError as exc:
         return _refused(request, context, error=f"{FIELD_LABELS.get(exc.field, exc.field)}: {exc.message}", status=400)
     except RankingConflict as exc:
@@ -217,6 +224,15 @@ def comparison_skip_view(request: HttpRequest, project_id: int, comparison_id: i
     return _after_write(request, project, "Skipped. You will not see that comparison again.")
 
 
+def _edit_stage(request: HttpRequest, project: Project, ranking: Ranking, notice: str) -> HttpResponse:
+    """Show a stored ranking on the ranking page, ready to change and save."""
+    comparison = Comparison.objects.select_related("prompt").get(pk=ranking.comparison_id)
+    display_order = ranking.display_order or _display_order(comparison, request.user)
+    form = _fresh_form(project, comparison, display_order, ranking=ranking)
+    context = _stage_context(request, project, comparison=comparison, form=form, notice=notice)
+    return render_page(request, TEMPLATE, context, partial="stage")
+
+
 @login_required
 @require_GET
 def ranking_undo(request: HttpRequest, project_id: int) -> HttpResponse:
@@ -226,9 +242,35 @@ def ranking_undo(request: HttpRequest, project_id: int) -> HttpResponse:
     if ranking is None:
         context = _next_stage(request, project, notice="Nothing to undo yet: you have not ranked anything here.")
         return render_page(request, TEMPLATE, context, partial="stage")
-    comparison = Comparison.objects.select_related("prompt").get(pk=ranking.comparison_id)
-    display_order = ranking.display_order or _display_order(comparison, request.user)
-    form = _fresh_form(project, comparison, display_order, ranking=ranking)
-    notice = "Editing your last ranking. Change it and submit, or skip to keep it as it was."
-    context = _stage_context(request, project, comparison=comparison, form=form, notice=notice)
-    return render_page(request, TEMPLATE, context, partial="stage")
+    return _edit_stage(request, project, ranking, "Editing your last ranking. Change it and submit, or skip to keep it as it was.")
+
+
+@login_required
+@require_GET
+def ranking_edit(request: HttpRequest, project_id: int, comparison_id: int) -> HttpResponse:
+    """Reopen one of the annotator's earlier rankings (from My rankings) for editing."""
+    project = project_get_for_member(request.user, project_id)
+    ranking = get_object_or_404(Ranking, comparison_id=comparison_id, comparison__project=project, annotator=request.user)
+    return _edit_stage(request, project, ranking, "Editing an earlier ranking. Change it and save, or keep it as it was.")
+
+
+@login_required
+@require_GET
+def ranking_history(request: HttpRequest, project_id: int) -> HttpResponse:
+    """List the annotator's rankings and skips in the project, newest first, to edit or take back."""
+    project = project_get_for_member(request.user, project_id)
+    entries = selectors.annotator_history(project=project, annotator=request.user)
+    return render_page(request, "labeling/history.html", {"project": project, "entries": entries})
+
+
+@login_required
+@require_POST
+def comparison_unskip_view(request: HttpRequest, project_id: int, comparison_id: int) -> HttpResponse:
+    """Take back a skip: lease the comparison again and show it on the ranking page."""
+    project = project_get_for_member(request.user, project_id)
+    comparison = get_object_or_404(Comparison, pk=comparison_id, project=project)
+    if comparison_unskip(comparison=comparison, annotator=request.user):
+        messages.success(request, "Skip taken back: here it is again.")
+        return redirect("labeling:comparison-rank", project_id=project.pk)
+    messages.error(request, "That comparison has since been ranked by enough others, so it cannot be reopened.")
+    return redirect("labeling:ranking-history", project_id=project.pk)

@@ -352,6 +352,20 @@
     if (event.target.closest("[data-keymap-open]")) openHelp();
   });
 
+  /* ---- instructions remember being collapsed (per project, in this browser) ---- */
+
+  function restoreDetails() {
+    Array.prototype.forEach.call(document.querySelectorAll("details[data-remember]"), function (box) {
+      var key = "prefloop:" + box.getAttribute("data-remember");
+      try { if (window.localStorage.getItem(key) === "closed") box.open = false; } catch (e) { /* storage off */ }
+      box.addEventListener("toggle", function () {
+        try { window.localStorage.setItem(key, box.open ? "open" : "closed"); } catch (e) { /* storage off */ }
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", restoreDetails);
+
   /* ---- long responses expand in place ---- */
 
   function markLong(root) {

@@ -65,7 +65,6 @@ def _progress_values_until_done(page, timeout_s: float = 60) -> list[float]:
 
 
 def test_manager_generates_a_round_and_an_annotator_ranks_it(page, live_server, login, screenshot, settings, worker_thread):
-    settings.PREFLOOP_PROJECT_LOOP_CONTEXT = "training.selectors.project_loop_context"
     project = make_project(k=3, name="Loop demo")
     for topic in ("tea", "rain", "salt", "maps"):
         make_prompt(project, f"Tell me about {topic}.")

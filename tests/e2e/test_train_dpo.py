@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from labeling.models import Role
 from labeling.services import ranking_submit
 from tests.e2e.test_generate_round import _progress_values_until_done, worker_thread  # noqa: F401 - fixture
-from tests.factories import add_member, make_comparison, make_project, make_prompt, make_user
+from tests.factories import add_member, make_comparison, make_lease, make_project, make_prompt, make_user
 from training.models import ModelVersion, ProjectModels, Run, RunStatus
 from training.services.registry import model_promote, model_version_register
 
@@ -50,6 +50,7 @@ def _learnable_project(policy_dir):
         other = dialogues[(i + 7) % len(dialogues)]["messages"][1]["content"]
         comparison = make_comparison(project, prompt=prompt, texts=[f"{MARKER} {assistant['content']}", other])
         best, worst = comparison.responses.order_by("position").values_list("pk", flat=True)
+        make_lease(comparison, annotator)
         ranking_submit(comparison=comparison, annotator=annotator, data={"order": [[best], [worst]]})
     policy = model_version_register(project=project, kind="policy", name="tiny-policy", path=str(policy_dir))
     model_promote(version=policy)
@@ -60,7 +61,6 @@ def _learnable_project(policy_dir):
 def test_manager_trains_dpo_from_the_project_page_and_promotes_it(
     page, live_server, login, screenshot, settings, tiny_policy_dir
 ):
-    settings.PREFLOOP_PROJECT_LOOP_CONTEXT = "training.selectors.project_loop_context"
     settings.PREFLOOP_RUNNER_POLL_S = 0.2
     project, policy = _learnable_project(tiny_policy_dir)
     manager = make_user("mona")

@@ -83,10 +83,49 @@ def test_ranking_is_stored_with_its_preferences_and_the_same_key_returns_it(api,
     first = api.post(f"/api/comparisons/{body['id']}/ranking/", payload, format="json")
     assert first.status_code == 201, first.content
     stored = first.json()
-    assert stored["order"] == payload["order"] and stored["note"] == "easy" and len(stored["preferences"]) == 6
+    assert (stored["comparison"], stored["created"], stored["next"]) == (body["id"], True, None)  # nothing else left
+    ranking = Ranking.objects.get(pk=stored["id"])
+    assert ranking.order == payload["order"] and ranking.note == "easy" and ranking.preferences.count() == 6
+    assert ranking.display_order == [r["id"] for r in body["responses"]]  # what was shown is kept
     again = api.post(f"/api/comparisons/{body['id']}/ranking/", payload, format="json")
-    assert again.status_code == 200 and again.json()["id"] == stored["id"]
+    assert again.status_code == 200 and again.json()["id"] == stored["id"] and again.json()["created"] is False
     assert Ranking.objects.count() == 1 and Preference.objects.count() == 6
+
+
+def test_ranking_answers_with_the_next_comparison_already_leased(api, project, annotator):
+    first, second = make_comparison(project), make_comparison(project)
+    body = claim(api, project)
+    stored = api.post(f"/api/comparisons/{body['id']}/ranking/", {"order": best_first(body)}, format="json").json()
+    following = stored["next"]
+    assert (body["id"], following["id"]) == (first.pk, second.pk)
+    lease = Assignment.objects.get(annotator=annotator, comparison=second)
+    assert [r["id"] for r in following["responses"]] == lease.display_order and lease.status == AssignmentStatus.ACTIVE
+    assert claim(api, project)["id"] == second.pk  # claiming again renews that lease
+    done = api.post(f"/api/comparisons/{second.pk}/ranking/?next=false", {"order": best_first(following)}, format="json")
+    assert done.status_code == 201 and done.json()["next"] is None
+
+
+def test_ranking_a_comparison_not_leased_to_you_is_409_saying_so(api, project, annotator):
+    mine, theirs, never = make_comparison(project), make_comparison(project), make_comparison(project)
+    rival = make_user()
+    add_member(project, rival)
+    assert claim(api, project)["id"] == mine.pk
+    assert claim(api_client_for(rival), project)["id"] == theirs.pk
+    for comparison in (theirs, never):
+        order = [[r] for r in comparison.responses.values_list("id", flat=True)]
+        response = api.post(f"/api/comparisons/{comparison.pk}/ranking/", {"order": order}, format="json")
+        assert response.status_code == 409 and "not leased to you" in response.json()["detail"]
+        assert "expired" not in response.json()["detail"]
+    assert not Ranking.objects.exists()
+
+
+def test_ranking_a_comparison_you_skipped_is_409_saying_so(api, project):
+    make_comparison(project)
+    body = claim(api, project)
+    assert api.post(f"/api/comparisons/{body['id']}/skip/").status_code == 204
+    response = api.post(f"/api/comparisons/{body['id']}/ranking/", {"order": best_first(body)}, format="json")
+    assert response.status_code == 409 and "You skipped this comparison" in response.json()["detail"]
+    assert not Ranking.objects.exists()
 
 
 def test_second_ranking_with_a_new_key_is_a_conflict(api, project):
@@ -275,4 +314,5 @@ def test_labeling_api_schema_generates_without_warnings():
     assert set(schema["paths"]) == {
         "/api/projects/", "/api/projects/{id}/", "/api/projects/{id}/import/", "/api/projects/{id}/import/preview/", "/api/projects/{id}/comparisons/next/",
         "/api/projects/{id}/preferences/", "/api/comparisons/{id}/ranking/", "/api/comparisons/{id}/skip/",
+        "/api/projects/{id}/members/", "/api/projects/{id}/members/{username}/", "/api/users/",
     }

@@ -13,12 +13,12 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections
 
 from labeling.models import Assignment, AssignmentStatus, Comparison, Preference, Ranking
 from labeling.services import RankingConflict, RankingError, comparison_claim_next, ranking_submit
 from labeling.services import ranking as ranking_module
-from tests.factories import add_member, make_comparison, make_project, make_user
+from tests.factories import add_member, make_comparison, make_lease, make_project, make_user
 
 
 def run_threads(target: Callable[[int], Any], n: int) -> list[Any]:
@@ -120,24 +120,53 @@ def test_concurrent_double_submit_stores_one_ranking(same_key):
         assert all(isinstance(r, tuple) and r[0].pk == created[0][0].pk for r in results)
 
 
+def _fail_on_second_preference() -> None:
+    """Install a trigger that aborts the insert of a ranking's second preference, as a full disk would."""
+    if connection.vendor == "postgresql":
+        statements = [
+            """CREATE FUNCTION prefloop_test_fail() RETURNS trigger AS $$ BEGIN
+                 IF EXISTS (SELECT 1 FROM labeling_preference WHERE ranking_id = NEW.ranking_id) THEN
+                   RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql""",
+            """CREATE TRIGGER prefloop_test_fail BEFORE INSERT ON labeling_preference
+                 FOR EACH ROW EXECUTE FUNCTION prefloop_test_fail()""",
+        ]
+    else:
+        statements = [
+            """CREATE TRIGGER prefloop_test_fail BEFORE INSERT ON labeling_preference
+                 WHEN EXISTS (SELECT 1 FROM labeling_preference WHERE ranking_id = NEW.ranking_id)
+                 BEGIN SELECT RAISE(ABORT, 'disk full'); END""",
+        ]
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+
+
+def _drop_failure_trigger() -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("DROP TRIGGER IF EXISTS prefloop_test_fail ON labeling_preference")
+            cursor.execute("DROP FUNCTION IF EXISTS prefloop_test_fail()")
+        else:
+            cursor.execute("DROP TRIGGER IF EXISTS prefloop_test_fail")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_failure_after_the_first_preference_insert_leaves_no_rows():
     project, users, (item,) = setup(comparisons=1, annotators=1, overlap=1, k=3)
     user = users[0]
     assignment = comparison_claim_next(project=project, annotator=user)
-    real_bulk_create = Preference.objects.bulk_create
-
-    def one_then_fail(objs, *args, **kwargs):
-        real_bulk_create(objs[:1], *args, **kwargs)
-        assert Preference.objects.count() == 1  # the row really was written inside the transaction
-        raise RuntimeError("disk full")
-
-    with mock.patch.object(ranking_module.Preference.objects, "bulk_create", side_effect=one_then_fail):
-        with pytest.raises(RuntimeError):
+    _fail_on_second_preference()
+    try:
+        with pytest.raises(DatabaseError, match="disk full"):
             ranking_submit(comparison=item, annotator=user, data={"order": [[r] for r in assignment.display_order]})
+    finally:
+        _drop_failure_trigger()
     assert Preference.objects.count() == 0 and Ranking.objects.count() == 0
     assert Comparison.objects.get().ranking_count == 0
     assert Assignment.objects.get().status == AssignmentStatus.ACTIVE
+    # And the same ranking goes through once the fault is gone: nothing was left half-written.
+    ranking, created = ranking_submit(comparison=item, annotator=user, data={"order": [[r] for r in assignment.display_order]})
+    assert created and ranking.preferences.count() == 3
 
 
 @pytest.mark.django_db(transaction=True)
@@ -157,6 +186,8 @@ def test_concurrent_annotators_get_no_database_errors():
 def test_one_idempotency_key_sent_for_two_comparisons_at_once_is_refused_not_a_crash():
     project, users, items = setup(comparisons=2, annotators=1, overlap=1)
     user = users[0]
+    for item in items:
+        make_lease(item, user)
     both_checked = threading.Barrier(2)
     real_create = ranking_module._create
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from labeling import hooks
 from labeling.models import Assignment, AssignmentStatus, Comparison, Preference, Ranking
 from labeling.services import (
     RankingConflict,
@@ -200,9 +201,9 @@ def test_comparison_completes_only_after_overlap_rankings():
         assert (comparison.ranking_count, comparison.complete) == (n, n == 2)
 
 
-def test_hooks_run_after_commit_with_the_ranking(project, annotator, settings, django_capture_on_commit_callbacks):
+def test_hooks_run_after_commit_with_the_ranking(project, annotator, monkeypatch, django_capture_on_commit_callbacks):
     calls = []
-    settings.PREFLOOP_RANKING_HOOKS = ["tests.labeling.test_services_ranking.record_hook"]
+    monkeypatch.setattr(hooks, "_ranking_hooks", [record_hook])
     record_hook.calls = calls
     comparison, order = claimed(project, annotator)
     with django_capture_on_commit_callbacks(execute=True):
@@ -218,8 +219,8 @@ def failing_hook(**kwargs):
     raise RuntimeError("schedule check failed")
 
 
-def test_a_failing_hook_does_not_lose_or_fail_the_ranking(project, annotator, settings, django_capture_on_commit_callbacks):
-    settings.PREFLOOP_RANKING_HOOKS = ["tests.labeling.test_services_ranking.failing_hook"]
+def test_a_failing_hook_does_not_lose_or_fail_the_ranking(project, annotator, monkeypatch, django_capture_on_commit_callbacks):
+    monkeypatch.setattr(hooks, "_ranking_hooks", [failing_hook])
     comparison, order = claimed(project, annotator)
     with django_capture_on_commit_callbacks(execute=True):
         ranking, created = ranking_submit(comparison=comparison, annotator=annotator, data={"order": order})

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from labeling.models import Comparison, Membership, Project, Prompt, Role
 from labeling.services import ranking_submit
-from tests.factories import add_member, make_comparison, make_project, make_user
+from tests.factories import add_member, make_comparison, make_lease, make_project, make_user
 
 HX = {"HX-Request": "true"}
 
@@ -26,6 +26,7 @@ def managed(db, client):
 
 def _rank(comparison, user, *, spent: int, flags=None):
     ids = list(comparison.responses.values_list("id", flat=True))
+    make_lease(comparison, user, display_order=[])  # no display order recorded
     ranking_submit(
         comparison=comparison,
         annotator=user,
@@ -52,8 +53,8 @@ def test_dashboard_shows_counts_and_per_annotator_medians(client, managed):
     assert 'data-testid="stat-preferences">12<' in html  # 4 rankings × 3 pairs (K = 3, no ties)
     assert '<td>ann</td><td class="num">2</td><td class="num">2.0 s</td>' in html
     assert '<td>bob</td><td class="num">2</td><td class="num">7.0 s</td>' in html
-    assert "<strong>1</strong> unsafe" in html
-    assert "No rankings with a recorded display order yet." in html  # rankings made without a lease
+    assert "<strong>1</strong> Unsafe" in html
+    assert "No rankings with a recorded display order yet." in html  # leases that recorded no display order
     full = client.get(reverse("labeling:project-dashboard", args=[project.pk])).content.decode()
     assert "<html" in full and 'aria-current="page">Dashboard' in full
 

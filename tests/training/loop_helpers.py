@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from labeling.models import Comparison
 from labeling.services import ranking_submit
-from tests.factories import make_comparison, make_prompt, make_user
+from tests.factories import make_comparison, make_lease, make_prompt, make_user
 from training.models import Run, RunStatus
 
 CHAIN_JOBS = {
@@ -30,6 +30,7 @@ def rank_new_comparisons(project: Any, n: int, *, annotator: Any = None, marker:
             project, prompt=prompt, texts=[f"{marker} A kind answer to {prompt.pk}.", f"No. ({prompt.pk})"]
         )
         best, worst = comparison.responses.order_by("position").values_list("pk", flat=True)
+        make_lease(comparison, annotator)
         ranking_submit(comparison=comparison, annotator=annotator, data={"order": [[best], [worst]]})
         made.append(comparison)
     return made

@@ -6,9 +6,10 @@ jobs clamped lengths to the model's context, DPO died with "index out of range" 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from tests.training.jobs_helpers import make_preference_rows, write_jsonl
+from tests.training.jobs_helpers import make_preference_rows, read_jsonl, write_jsonl
 from training.jobs import common, dpo, reward
 from training.jobs.sampling import SamplingParams, sample_all
 
@@ -31,6 +32,23 @@ def test_dpo_and_reward_jobs_train_on_pairs_longer_than_the_context(tmp_path: Pa
     dpo.main(dpo.DPOJobConfig(**base, output_dir=str(tmp_path / "dpo"), run_dir=str(tmp_path / "run-dpo")))
     reward.main(reward.RewardJobConfig(**base, output_dir=str(tmp_path / "rm"), run_dir=str(tmp_path / "run-rm")))
     assert (tmp_path / "dpo" / "COMPLETE").exists() and (tmp_path / "rm" / "COMPLETE").exists()
+
+
+def test_a_run_that_drops_or_truncates_long_pairs_says_how_many_and_why(tmp_path: Path, tiny_policy: Path) -> None:
+    train = write_jsonl(tmp_path / "train.jsonl", _long_rows(16))
+    base = {"model": str(tiny_policy), "train_file": str(train), "eval_fraction": 0.0, "max_steps": 1,
+            "per_device_train_batch_size": 4}
+    reward.main(reward.RewardJobConfig(**base, output_dir=str(tmp_path / "rm"), run_dir=str(tmp_path / "run-rm")))
+    dpo.main(dpo.DPOJobConfig(**base, output_dir=str(tmp_path / "dpo"), run_dir=str(tmp_path / "run-dpo")))
+
+    dropped = json.loads((tmp_path / "run-rm" / "result.json").read_text())["data_warnings"]
+    assert [w["message"] for w in dropped] == [
+        "Dropped 8 of 16 train pairs: longer than max_length 256 tokens (the model's context window); "
+        "they were not trained on."
+    ]
+    assert {"dropped_pairs": 8, "split": "train"}.items() <= read_jsonl(tmp_path / "run-rm" / "metrics.jsonl")[0].items()
+    truncated = json.loads((tmp_path / "run-dpo" / "result.json").read_text())["data_warnings"]
+    assert [(w["action"], w["count"], w["of"]) for w in truncated] == [("truncated", 8, 16)]
 
 
 def test_generation_keeps_the_end_of_a_prompt_longer_than_the_context(tiny_policy: Path) -> None:

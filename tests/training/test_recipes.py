@@ -11,8 +11,8 @@ from labeling.models import Comparison, Prompt, Role
 from tests.factories import add_member, make_project, make_user
 from tests.training.helpers import complete_model_dir, current_policy
 from tests.training.loop_helpers import CHAIN_JOBS, rank_new_comparisons
-from training.models import ModelKind, ProjectModels, Recipe, Run, RunKind, RunStatus
-from training.runner import run_execute
+from training.models import ChainStep, ModelKind, ProjectModels, Recipe, Run, RunKind, RunStatus
+from training.orchestration import run_execute
 from training.services.recipes import recipe_advance, recipe_advance_safely
 from training.services.registry import model_version_register
 from training.services.schedules import ScheduleData, schedule_fire, schedule_save
@@ -50,17 +50,22 @@ def _version(project, name, kind=ModelKind.POLICY, parent=None):
 
 
 def _succeeded(project, schedule, kind, *, step, snapshot, inputs=None, outputs=None, parent_run=None) -> Run:
-    recipe = {"name": schedule.recipe, "step": step, "snapshot_id": snapshot.pk}
-    return Run.objects.create(
+    run = Run.objects.create(
         project=project,
         kind=kind,
         status=RunStatus.SUCCEEDED,
         schedule=schedule,
         snapshot=snapshot,
         parent_run=parent_run,
-        inputs={"recipe": recipe, **(inputs or {})},
+        inputs=dict(inputs or {}),
         outputs=outputs or {},
     )
+    ChainStep.objects.create(run=run, recipe=schedule.recipe, index=step, snapshot=snapshot)
+    return run
+
+
+def _chain(run) -> ChainStep:
+    return ChainStep.objects.get(run=run)
 
 
 def _current_policy(project):
@@ -94,7 +99,7 @@ def test_a_trained_policy_is_evaluated_against_its_parent_on_held_out_prompts(lo
     assert 0 < len(held_out) < Prompt.objects.filter(project=project).count()
     assert sorted(evaluate.inputs["prompts"]["ids"]) == sorted(held_out)
     trained.refresh_from_db()
-    assert trained.outputs["recipe"]["next_run_id"] == evaluate.pk
+    assert _chain(trained).next_run_id == evaluate.pk
     assert _current_policy(project) == parent  # nothing is promoted before the evaluation
     assert recipe_advance(trained) is None  # advancing twice queues nothing more
     assert Run.objects.filter(kind="evaluate").count() == 1
@@ -121,9 +126,9 @@ def test_the_gate_blocks_promotion_below_the_minimum_win_rate(loop):
     assert recipe_advance(run) is None
     assert _current_policy(project) == parent
     run.refresh_from_db()
-    decision = run.outputs["recipe"]
-    assert decision["promoted"] is False and decision["ended"] is True
-    assert decision["reason"] == "win rate 0.550 < minimum 0.600: the current policy stays"
+    decision = _chain(run)
+    assert decision.promoted is False and decision.ended is True
+    assert decision.decision == "win rate 0.550 < minimum 0.600: the current policy stays"
     assert not Run.objects.filter(kind="generate").exists()
 
 
@@ -132,7 +137,7 @@ def test_the_gate_promotes_at_or_above_the_minimum_and_generates_the_next_round(
     generate = recipe_advance(run)
     assert _current_policy(project) == candidate
     run.refresh_from_db()
-    assert run.outputs["recipe"]["promoted"] is True and "0.600 ≥ minimum 0.600" in run.outputs["recipe"]["reason"]
+    assert _chain(run).promoted is True and "0.600 ≥ minimum 0.600" in _chain(run).decision
     assert (generate.kind, generate.schedule_id, generate.parent_run_id) == ("generate", run.schedule_id, run.pk)
     assert generate.inputs["prompts"]["which"] == "all"
 
@@ -142,7 +147,7 @@ def test_without_auto_promote_a_winning_policy_waits_for_a_human(loop):
     assert recipe_advance(run) is None
     assert _current_policy(project) == parent
     run.refresh_from_db()
-    assert run.outputs["recipe"]["reason"].startswith("auto-promote is off")
+    assert _chain(run).decision.startswith("auto-promote is off")
 
 
 def test_an_evaluation_without_a_win_rate_never_promotes(loop):
@@ -177,7 +182,7 @@ def test_the_reward_recipe_ends_after_promoting_the_reward_model(loop):
     assert recipe_advance(trained) is None
     assert ProjectModels.objects.get(project=project).reward == new_reward
     trained.refresh_from_db()
-    assert trained.outputs["recipe"]["ended"] is True
+    assert _chain(trained).ended is True
 
 
 def test_a_step_that_cannot_start_ends_the_chain_and_says_why(loop):
@@ -196,7 +201,7 @@ def test_a_step_that_cannot_start_ends_the_chain_and_says_why(loop):
     )
     assert recipe_advance(trained) is None
     trained.refresh_from_db()
-    assert "a evaluate run is already active" in trained.outputs["recipe"]["stopped"]
+    assert "a evaluate run is already active" in _chain(trained).stopped
     assert _current_policy(project) == parent
 
 
@@ -206,7 +211,7 @@ def test_a_crash_while_advancing_leaves_the_run_succeeded_and_records_it(loop):
         assert recipe_advance_safely(run.pk) is None
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED
-    assert "RuntimeError: disk on fire" in run.outputs["recipe"]["error"]
+    assert "RuntimeError: disk on fire" in _chain(run).error
     assert _current_policy(project) == parent
 
 
@@ -240,7 +245,7 @@ def test_a_whole_dpo_chain_through_the_runner_promotes_and_generates(loop):
     assert evaluate.outputs["result"]["ref_model"] == parent.path  # compared against the policy it started from
     assert evaluate.outputs["result"]["model"] == new_policy.path
     assert sorted(evaluate.outputs["result"]["prompt_ids"]) == sorted(held_out_prompt_ids(dpo.snapshot))
-    assert evaluate.outputs["recipe"]["promoted"] is True
+    assert _chain(evaluate).promoted is True
     made = Comparison.objects.filter(project=project, source="generate")
     assert made.count() == Prompt.objects.filter(project=project).count()
     assert set(made.values_list("policy_version", flat=True)) == {new_policy.name}

@@ -10,8 +10,8 @@ from django.conf import settings
 
 from tests.training.helpers import current_policy, fake_jobs  # noqa: F401 - fixture
 from training.models import MetricPoint, ModelVersion, ProjectModels, Run, RunStatus
+from training.orchestration import run_execute
 from training.runner import process as runner_process
-from training.runner import run_execute
 from training.runner.prepare import build_command
 from training.services.runs import run_create
 

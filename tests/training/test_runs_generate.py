@@ -9,7 +9,7 @@ from labeling.models import Comparison, Ranking, Response
 from tests.factories import make_comparison, make_prompt, make_user
 from tests.training.helpers import current_policy, fake_jobs  # noqa: F401 - fixture
 from training.models import RunStatus
-from training.runner import run_execute
+from training.orchestration import run_execute
 from training.services.generation import generation_round_start
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_jobs")]

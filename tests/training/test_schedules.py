@@ -14,8 +14,9 @@ from labeling.models import DatasetSnapshot, Role
 from tests.factories import add_member, make_project, make_user
 from tests.training.loop_helpers import CHAIN_JOBS, mark_finished, rank_new_comparisons
 from training.models import Recipe, Run, RunKind, RunStatus, Schedule
-from training.selectors_schedules import schedule_status
-from training.services.schedules import ScheduleData, schedule_fire, schedule_save, schedules_on_ranking, schedules_tick
+from training.selectors import schedule_status
+from training.services.schedules import ScheduleData, schedule_fire, schedule_save, schedules_tick
+from training.tasks import schedules_on_ranking
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +45,7 @@ def test_fires_after_n_new_preferences_and_not_before(project2):
     [run] = schedules_tick()
     assert (run.kind, run.status, run.schedule_id) == (RunKind.DPO, RunStatus.QUEUED, schedule.pk)
     assert run.snapshot.train_rows + run.snapshot.test_rows == 3  # a fresh snapshot of everything so far
-    assert run.inputs["recipe"]["step"] == 0 and "3 new preferences" in run.inputs["recipe"]["reason"]
+    assert run.chain_step.index == 0 and "3 new preferences" in run.chain_step.reason
     schedule.refresh_from_db()
     assert schedule.last_fired_at is not None
     assert schedules_tick() == []  # nothing new, and its chain is running
@@ -77,7 +78,7 @@ def test_every_t_hours_fires_when_due_and_only_with_something_new(project2):
     assert schedules_tick(now=now + timedelta(hours=1)) == []
     assert schedule_status(schedule, now=now).text.startswith(("at ", "on "))
     [run] = schedules_tick(now=now + timedelta(hours=2, minutes=1))
-    assert "2 h since the last run" in run.inputs["recipe"]["reason"]
+    assert "2 h since the last run" in run.chain_step.reason
     mark_finished(run)
 
     # Two hours later with no new preference: nothing to learn from, so no run.
@@ -170,7 +171,7 @@ def test_the_ranking_hook_never_raises(project2, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("database gone")
 
-    monkeypatch.setattr("training.services.schedules.schedule_due", broken)
+    monkeypatch.setattr("training.tasks.schedule_due", broken)
     schedules_on_ranking(ranking_id=1, project_id=project2.pk)  # logged, not raised
 
 
@@ -202,7 +203,6 @@ def _manager_client(client, project):
 
 def test_schedule_page_creates_edits_disables_and_shows_the_next_trigger(client, project2, settings):
     settings.PREFLOOP_JOB_MODULES = {}
-    settings.PREFLOOP_PROJECT_LOOP_CONTEXT = "training.selectors.project_loop_context"
     _manager_client(client, project2)
     url = reverse("training:schedule-list", args=[project2.pk])
     bad = client.post(

@@ -136,7 +136,6 @@ def test_train_page_is_for_managers_of_the_project(client, ranked):
 
 
 def test_project_page_offers_train_now_to_managers_only(client, ranked, settings):
-    settings.PREFLOOP_PROJECT_LOOP_CONTEXT = "training.selectors.project_loop_context"
     project, manager = ranked
     annotator = make_user()
     add_member(project, annotator)

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from labeling.models import Role
 from tests.factories import add_member, make_project, make_prompt, make_user
 from tests.training.helpers import current_policy, fake_jobs  # noqa: F401 - fixture
+from tests.training.loop_helpers import rank_new_comparisons
 from training.models import ProjectModels, Run, RunStatus
 from training.services.runs import run_create
 
@@ -66,6 +67,7 @@ def test_manager_promotes_and_rolls_back(project, manager):
 
 
 def test_manager_starts_a_run_and_reads_it_back(project, manager):
+    rank_new_comparisons(project, 2)  # a dpo run reads preferences (its snapshot is exported from them)
     client = client_for(manager)
     response = client.post(f"/api/projects/{project.pk}/runs/", {"kind": "dpo", "config": {"steps": 5}}, format="json")
     assert response.status_code == 201, response.json()

@@ -10,7 +10,7 @@ from django.urls import reverse
 from tests.factories import make_project, make_prompt, make_user
 from tests.training.helpers import complete_model_dir, current_policy, fake_jobs  # noqa: F401 - fixture
 from training.models import MetricPoint, ProjectModels, Run, RunStatus
-from training.runner import run_execute
+from training.orchestration import run_execute
 from training.services.registry import model_version_register
 from training.services.runs import run_create
 
@@ -140,7 +140,6 @@ def test_generate_page_is_for_managers(client, project, annotator):
 
 
 def test_project_page_shows_the_loop_panel(client, project, manager, settings):
-    settings.PREFLOOP_PROJECT_LOOP_CONTEXT = "training.selectors.project_loop_context"
     current_policy(project, "tiny-policy")
     run_create(project=project, kind="dpo", config={})
     client.force_login(manager)

@@ -16,6 +16,7 @@ from tests.training.helpers import current_policy, fake_jobs  # noqa: F401 - fix
 from training import worker as training_worker
 from training.models import Run, RunStatus
 from training.services.runs import runs_fail_orphaned
+from training.services.schedules import schedules_tick
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_jobs")]
 
@@ -99,7 +100,7 @@ def test_worker_command_recovers_orphans_then_runs_the_queue(project):
 
 def test_tick_calls_every_hook_even_after_one_fails(monkeypatch):
     calls = []
-    monkeypatch.setattr(training_worker, "TICK_HOOKS", ["tests.training.test_worker.broken_hook", "tests.training.test_worker.noting_hook"])
+    monkeypatch.setattr(training_worker, "TICK_HOOKS", [broken_hook, noting_hook])
     monkeypatch.setattr(sys.modules[__name__], "CALLS", calls, raising=False)
     training_worker.tick()
     assert calls == ["broken", "noted"]
@@ -117,5 +118,5 @@ def noting_hook() -> None:
     sys.modules[__name__].CALLS.append("noted")
 
 
-def test_the_default_hooks_include_the_schedules_placeholder():
-    assert "training.services.schedules.schedules_tick" in training_worker.TICK_HOOKS
+def test_the_default_hooks_recover_orphans_then_fire_schedules():
+    assert training_worker.TICK_HOOKS == [runs_fail_orphaned, schedules_tick]

@@ -76,14 +76,17 @@ def check_range(name: str, value: Any, *, low: float | None = None, high: float 
 
 def check_trainer_fields(config: Any) -> None:
     """Validate the Trainer fields that the supervised jobs (reward, dpo) share, naming the bad one."""
-    check_range("learning_rate", config.learning_rate, low=1e-10, high=1.0)
-    check_range("num_train_epochs", config.num_train_epochs, low=0.01, high=1000)
+    if config.learning_rate is not None:  # None = auto, scaled to the model's size (training/jobs/defaults.py)
+        check_range("learning_rate", config.learning_rate, low=1e-10, high=1.0)
+    if config.num_train_epochs is not None:
+        check_range("num_train_epochs", config.num_train_epochs, low=0.01, high=1000)
     check_range("max_steps", config.max_steps, low=-1, kind=int)
     if config.max_steps == 0:
         raise ConfigError("max_steps: must be -1 (use epochs) or a positive number")
     check_range("per_device_train_batch_size", config.per_device_train_batch_size, low=1, high=4096, kind=int)
     check_range("gradient_accumulation_steps", config.gradient_accumulation_steps, low=1, high=4096, kind=int)
-    check_range("max_length", config.max_length, low=8, high=1_000_000, kind=int)
+    if config.max_length is not None:  # None = the model's context window
+        check_range("max_length", config.max_length, low=8, high=1_000_000, kind=int)
 
 
 def context_limit(model: Any) -> int | None:
@@ -96,13 +99,36 @@ def context_limit(model: Any) -> int | None:
     return None
 
 
-def effective_max_length(requested: int, model: Any) -> int:
+def effective_max_length(requested: int | None, model: Any) -> int:
     """Clamp a configured sequence length to the model's context, so long data cannot index past it."""
     limit = context_limit(model)
+    if requested is None:
+        return limit or 1024
     if limit is not None and requested > limit:
         print(f"max_length {requested} exceeds the model's context of {limit} tokens; using {limit}", file=sys.stderr, flush=True)
         return limit
     return requested
+
+
+def length_warnings(*, action: str, counts: dict[str, tuple[int, int]], max_length: int, model: Any,
+                    unit: str = "pairs") -> list[dict[str, Any]]:
+    """Describe data a job dropped or truncated for length: one warning per split with any (n, of total)."""
+    limit = context_limit(model)
+    why = f"longer than max_length {max_length} tokens" + (" (the model's context window)" if limit == max_length else "")
+    advice = {"dropped": "they were not trained on", "truncated": "their ends were cut off"}.get(action, "")
+    return [
+        {"action": action, "count": n, "of": total, "split": split, "unit": unit, "reason": why,
+         "message": f"{action.capitalize()} {n} of {total} {split} {unit}: {why}; {advice}."}
+        for split, (n, total) in counts.items() if n
+    ]
+
+
+def report_warnings(metrics: MetricsWriter | None, warnings: list[dict[str, Any]]) -> None:
+    """Write each data warning as a metrics line, e.g. {"dropped_pairs": 78, "reason": "..."}, and to stderr."""
+    for w in warnings:
+        print(f"warning: {w['message']}", file=sys.stderr, flush=True)
+        if metrics is not None:
+            metrics.write(0, 0.0, **{f"{w['action']}_{w['unit']}": w["count"], "split": w["split"], "reason": w["message"]})
 
 
 def check_sampling_fields(config: Any) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.jobs import common
+from training.jobs import common, defaults
 
 LOSS_TYPES = frozenset({
     "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot", "aot_unpaired",
@@ -34,12 +34,12 @@ class DPOJobConfig:
     loss_weights: list[float] | None = None  # weight per loss when several are given
     beta: float = 0.1  # KL strength: higher keeps the policy nearer the reference
     label_smoothing: float = 0.0  # robust DPO: assumed share of flipped labels (< 0.5)
-    learning_rate: float = 1e-6  # TRL's default; tiny models need far more
-    num_train_epochs: float = 1.0  # passes over the pairs (ignored when max_steps > 0)
+    learning_rate: float | None = None  # AdamW step size; empty = scaled to the model's size (1e-6 at 1B parameters)
+    num_train_epochs: float | None = None  # passes over the pairs; empty = 3 below 100M parameters, 2 below 1B, else 1
     max_steps: int = -1  # stop after this many optimizer steps (-1 = use num_train_epochs)
     per_device_train_batch_size: int = 8  # pairs per device per step
     gradient_accumulation_steps: int = 1  # steps to accumulate before an update
-    max_length: int = 1024  # prompt + answer tokens; longer pairs are truncated (keep start)
+    max_length: int | None = None  # prompt + answer tokens; longer pairs are truncated and reported; empty = the model's context
     warmup_ratio: float = 0.0  # fraction of steps spent warming up the learning rate
     use_lora: bool = False  # train LoRA adapters instead of all weights (merged on save)
     lora_r: int = 8  # LoRA rank
@@ -143,6 +143,14 @@ def preference_figures(ref: tuple[list[float], list[float]], new: tuple[list[flo
     }
 
 
+def truncation_warnings(config: DPOJobConfig, tokenizer, model, rows: tuple[list, list]) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Count the pairs DPOTrainer will cut at max_length (it keeps their start) and describe them."""
+    from training.jobs.preferences import split_by_length
+
+    counts = {split: (split_by_length(tokenizer, r, config.max_length)[1], len(r)) for split, r in zip(("train", "eval"), rows, strict=True)}
+    return common.length_warnings(action="truncated", counts=counts, max_length=config.max_length, model=model)
+
+
 def _load(config: DPOJobConfig):  # type: ignore[no-untyped-def]
     tokenizer = common.load_tokenizer(config.model)  # left padding: the saved policy generates right away
     model = common.load_causal_lm(config.model)
@@ -177,9 +185,12 @@ def main(config: DPOJobConfig) -> None:
     train_rows, eval_rows = train_eval_rows(config.train_file, config.eval_file, eval_fraction=config.eval_fraction,
                                             seed=config.seed)
     model, tokenizer = _load(config)
+    config, auto = defaults.resolve_for_model(config, "dpo", model)
     config = dataclasses.replace(config, max_length=common.effective_max_length(config.max_length, model))
     before = sequence_logprobs(model, tokenizer, eval_rows, max_length=config.max_length) if eval_rows and common.is_main_process() else None
     metrics = common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl") if config.run_dir else None
+    warnings = truncation_warnings(config, tokenizer, model, (train_rows, eval_rows))
+    common.report_warnings(metrics, warnings)
     if metrics is not None and before is not None:
         metrics.write(0, 0.0, **preference_figures(before, before, config.beta, "eval_"))
     with common.atomic_output_dir(config.output_dir) as tmp:
@@ -197,7 +208,8 @@ def main(config: DPOJobConfig) -> None:
         final = save_policy(trainer, tokenizer, tmp, use_lora=config.use_lora)
         if final is not None:
             result: dict[str, Any] = {"train_pairs": len(train_rows), "eval_pairs": len(eval_rows),
-                                      "train_loss": train_output.training_loss, "global_step": trainer.state.global_step}
+                                      "train_loss": train_output.training_loss, "global_step": trainer.state.global_step,
+                                      "max_length": config.max_length, "data_warnings": warnings, **auto}
             if before is not None:
                 after = sequence_logprobs(final, tokenizer, eval_rows, max_length=config.max_length)
                 result |= preference_figures(before, before, config.beta, "eval_start_")

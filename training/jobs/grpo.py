@@ -88,13 +88,13 @@ def main(config: GRPOJobConfig) -> None:
     if "correctness" in config.rule_rewards and not any(ref for ref in dataset["reference"]):
         raise common.JobError("rule_rewards: 'correctness' needs prompts with a reference answer; none has one")
     work_dir = Path(config.run_dir) / "trainer"
+    model, tokenizer, config, auto = load_policy(config, "grpo")
     args = GRPOConfig(
         loss_type=config.loss_type,
         scale_rewards=config.scale_rewards,
         reward_weights=config.reward_weights,
         **trl_kwargs(config, work_dir),
     )
-    model, tokenizer = load_policy(config)
     funcs, classes = reward_functions(config)
     trainer = GRPOTrainer(
         model=model,
@@ -105,7 +105,7 @@ def main(config: GRPOJobConfig) -> None:
         reward_processing_classes=classes,
         callbacks=[MetricsCallback(common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl"))],
     )
-    run_trainer(trainer, config, work_dir)
+    run_trainer(trainer, config, work_dir, auto)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.jobs import common
+from training.jobs import common, defaults
 from training.jobs.common import ConfigError, JobError, check_range
 
 
@@ -34,7 +34,7 @@ class PPOJobConfig:
     batch_size: int = 16  # prompts sampled per update, per process
     mini_batch_size: int = 4  # episodes per gradient step; must divide batch_size
     ppo_epochs: int = 4  # passes over each batch of rollouts
-    learning_rate: float = 3e-6  # Adam (eps 1e-5) over policy and value model together
+    learning_rate: float | None = None  # Adam (eps 1e-5), policy and value model; empty = scaled to the model's size (3e-6 at 1B)
     anneal_lr: bool = True  # decay the learning rate linearly to 0 over the run
     max_grad_norm: float = 1.0  # global gradient-norm clip; 0 disables
     temperature: float = 0.7  # sampling temperature, also applied when recomputing log-probs
@@ -59,7 +59,8 @@ class PPOJobConfig:
             check_range(name, getattr(self, name), low=1, kind=int)
         if self.batch_size % self.mini_batch_size:
             raise ConfigError(f"mini_batch_size: must divide batch_size ({self.batch_size}), got {self.mini_batch_size}")
-        check_range("learning_rate", self.learning_rate, low=0.0, high=1.0)
+        if self.learning_rate is not None:  # None = auto (training/jobs/defaults.py)
+            check_range("learning_rate", self.learning_rate, low=0.0, high=1.0)
         check_range("temperature", self.temperature, low=0.01, high=10.0)
         for name in ("gamma", "lam"):
             check_range(name, getattr(self, name), low=0.0, high=1.0)
@@ -94,6 +95,7 @@ class PPORun:
     rollout_settings: Any
     update_settings: Any
     shuffle: Any  # torch.Generator for minibatch order
+    auto: dict[str, Any]  # the hyperparameters chosen automatically, for result.json
 
 
 def setup(config: PPOJobConfig) -> PPORun:
@@ -111,6 +113,7 @@ def setup(config: PPOJobConfig) -> PPORun:
     accelerator = Accelerator(cpu=info.device == "cpu", mixed_precision="bf16" if info.bf16 else "no")
     set_seed(config.seed)  # same value-head init and prompt stream on every process
     prompts, loaded = load_prompts(config.prompts_file), load_models(config)
+    config, auto = defaults.resolve_for_model(config, "ppo", loaded.policy)
     pair = PolicyAndValue(loaded.policy, loaded.value_model)
     # [N+] detail: Adam eps 1e-5 rather than 1e-8.
     optimizer = torch.optim.AdamW(pair.parameters(), lr=config.learning_rate, eps=1e-5, weight_decay=0.0)
@@ -141,7 +144,7 @@ def setup(config: PPOJobConfig) -> PPORun:
                         forward_batch_size=config.mini_batch_size),
         UpdateSettings(config.ppo_epochs, config.mini_batch_size, config.cliprange, config.cliprange_value,
                        config.vf_coef, config.temperature, config.max_grad_norm),
-        torch.Generator().manual_seed(config.seed),
+        torch.Generator().manual_seed(config.seed), auto,
     )
 
 
@@ -161,7 +164,7 @@ def run_update(run: PPORun, config: PPOJobConfig) -> tuple[Any, Any, list[dict[s
     return rollout, adv, steps
 
 
-def train(config: PPOJobConfig) -> dict[str, float]:
+def train(config: PPOJobConfig) -> dict[str, Any]:
     """Run the PPO loop: sample, score, update; log each update; save the policy; return the result."""
     from training.jobs.rl.runtime import reduce_mean, save_policy, update_stats
 
@@ -178,10 +181,10 @@ def train(config: PPOJobConfig) -> dict[str, float]:
         writer.write(update, update / run.num_updates, **stats)
         history.append(stats)
     save_policy(run.accelerator, run.model, run.loaded.tokenizer, config.output_dir)
-    return _result(history)
+    return {**_result(history), **run.auto}
 
 
-def _result(history: list[dict[str, float]]) -> dict[str, float]:
+def _result(history: list[dict[str, float]]) -> dict[str, Any]:
     """Reward and KL of the first and last update's rollouts, plus the run's size."""
     first, last = history[0], history[-1]
     return {

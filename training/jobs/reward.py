@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.jobs import common
+from training.jobs import common, defaults
 
 
 @dataclass(frozen=True)
@@ -25,12 +25,12 @@ class RewardJobConfig:
     output_dir: str  # system: where the reward model is saved (must not exist)
     run_dir: str = ""  # system: metrics.jsonl and result.json
     eval_file: str = ""  # system: held-out preferences ("" = hold out eval_fraction of train_file)
-    learning_rate: float = 1e-4  # AdamW step size
-    num_train_epochs: float = 1.0  # passes over the training pairs (ignored when max_steps > 0)
+    learning_rate: float | None = None  # AdamW step size; empty = scaled to the model's size (1e-5 at 1B parameters)
+    num_train_epochs: float | None = None  # passes over the pairs; empty = 3 below 100M parameters, 2 below 1B, else 1
     max_steps: int = -1  # stop after this many optimizer steps (-1 = use num_train_epochs)
     per_device_train_batch_size: int = 8  # pairs per device per step
     gradient_accumulation_steps: int = 1  # steps to accumulate before an update
-    max_length: int = 1024  # pairs longer than this (tokens, either side) are dropped, and counted
+    max_length: int | None = None  # tokens; longer pairs are dropped and reported; empty = the model's context
     center_rewards_coefficient: float | None = None  # e.g. 0.01: pulls rewards towards zero mean
     use_margin: bool = True  # use the rows' margin in the loss when every row has one
     weight_decay: float = 0.0  # AdamW weight decay
@@ -97,22 +97,32 @@ def _load(config: RewardJobConfig):  # type: ignore[no-untyped-def]
     return model, tokenizer
 
 
+def _length_checked(config: RewardJobConfig, tokenizer, model, rows: tuple[list, list]):  # type: ignore[no-untyped-def]
+    """Drop the pairs longer than max_length (RewardTrainer would, silently); return kept rows and warnings."""
+    from training.jobs.preferences import split_by_length
+
+    (train_kept, dropped_train), (eval_kept, dropped_eval) = (split_by_length(tokenizer, r, config.max_length) for r in rows)
+    if not train_kept:
+        raise common.JobError(f"max_length: all {len(rows[0])} training pairs are longer than {config.max_length} tokens")
+    counts = {"train": (dropped_train, len(rows[0])), "eval": (dropped_eval, len(rows[1]))}
+    warnings = common.length_warnings(action="dropped", counts=counts, max_length=config.max_length, model=model)
+    return train_kept, eval_kept, warnings
+
+
 def main(config: RewardJobConfig) -> None:
     from datasets import Dataset
     from trl import RewardTrainer
 
     from training.jobs.callbacks import MetricsCallback
-    from training.jobs.preferences import split_by_length, train_eval_rows, trl_rows
+    from training.jobs.preferences import train_eval_rows, trl_rows
 
-    train_rows, eval_rows = train_eval_rows(config.train_file, config.eval_file, eval_fraction=config.eval_fraction,
-                                            seed=config.seed)
+    rows = train_eval_rows(config.train_file, config.eval_file, eval_fraction=config.eval_fraction, seed=config.seed)
     model, tokenizer = _load(config)
+    config, auto = defaults.resolve_for_model(config, "reward", model)
     config = dataclasses.replace(config, max_length=common.effective_max_length(config.max_length, model))
-    train_kept, dropped_train = split_by_length(tokenizer, train_rows, config.max_length)
-    eval_kept, dropped_eval = split_by_length(tokenizer, eval_rows, config.max_length)
-    if not train_kept:
-        raise common.JobError(f"max_length: all {len(train_rows)} training pairs are longer than {config.max_length} tokens")
+    train_kept, eval_kept, warnings = _length_checked(config, tokenizer, model, rows)
     metrics = common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl") if config.run_dir else None
+    common.report_warnings(metrics, warnings)
     with common.atomic_output_dir(config.output_dir) as tmp:
         trainer = RewardTrainer(
             model=model,
@@ -128,7 +138,10 @@ def main(config: RewardJobConfig) -> None:
             result = {
                 "train_pairs": len(train_kept),
                 "eval_pairs": len(eval_kept),
-                "dropped_too_long": {"train": dropped_train, "eval": dropped_eval},
+                "dropped_too_long": {"train": len(rows[0]) - len(train_kept), "eval": len(rows[1]) - len(eval_kept)},
+                "data_warnings": warnings,
+                "max_length": config.max_length,
+                **auto,
                 "train_loss": train_output.training_loss,
                 "global_step": trainer.state.global_step,
                 **pairwise_accuracy(trainer.model, tokenizer, eval_kept, max_length=config.max_length),

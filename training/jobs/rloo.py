@@ -51,8 +51,8 @@ def main(config: RLOOJobConfig) -> None:
     config.validate()
     ensure_new_output(config.output_dir)
     work_dir = Path(config.run_dir) / "trainer"
+    model, tokenizer, config, auto = load_policy(config, "rloo")
     args = RLOOConfig(normalize_advantages=config.normalize_advantages, **trl_kwargs(config, work_dir))
-    model, tokenizer = load_policy(config)
     reward_model, reward_tokenizer = load_reward_function(config.reward_model)
     trainer = RLOOTrainer(
         model=model,
@@ -63,7 +63,7 @@ def main(config: RLOOJobConfig) -> None:
         reward_processing_classes=reward_tokenizer,
         callbacks=[MetricsCallback(common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl"))],
     )
-    run_trainer(trainer, config, work_dir)
+    run_trainer(trainer, config, work_dir, auto)
 
 
 if __name__ == "__main__":

@@ -14,26 +14,17 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from training.jobs import common
-from training.models import ModelKind, RunKind
-
-# Kinds whose successful run leaves a model directory to register, and what it becomes.
-MODEL_KINDS: dict[str, str] = {
-    RunKind.BOOTSTRAP: ModelKind.POLICY,
-    RunKind.SFT: ModelKind.POLICY,
-    RunKind.DPO: ModelKind.POLICY,
-    RunKind.PPO: ModelKind.POLICY,
-    RunKind.RLOO: ModelKind.POLICY,
-    RunKind.GRPO: ModelKind.POLICY,
-    RunKind.REWARD: ModelKind.REWARD,
-}
+from training.kinds import kind_spec
+from training.models import RunKind
 
 _PLACEHOLDER = "system-placeholder"
 
 
-def job_module_name(kind: str) -> str:
-    """Return the module the runner executes for a kind (tests may point a kind at a fake job)."""
+def job_module_name(kind: str) -> str | None:
+    """Return the module the runner executes for a kind, None when it has no job (tests may point a kind at a fake)."""
     overrides: dict[str, str] = getattr(settings, "PREFLOOP_JOB_MODULES", {}) or {}
-    return overrides.get(kind, f"training.jobs.{kind}")
+    spec = kind_spec(kind)
+    return overrides.get(kind, spec.job_module if spec else None)
 
 
 @dataclass(frozen=True)
@@ -72,6 +63,8 @@ def job_spec(kind: str) -> JobSpec:
     if kind not in RunKind.values:
         raise ValidationError({"kind": f"unknown kind {kind!r}; choose one of {', '.join(RunKind.values)}"})
     name = job_module_name(kind)
+    if name is None:
+        raise ValidationError({"kind": f"the {kind} kind has no job yet, so it cannot be started"})
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as exc:

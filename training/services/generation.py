@@ -10,7 +10,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from labeling.models import Comparison, Project, Prompt, Response
+from labeling.models import Project, Prompt
+from labeling.services.comparisons import NewComparison, NewResponse, comparisons_create
 from training.models import Run, RunKind
 from training.selectors import PromptChoice, prompts_for_generation
 from training.services.configs import job_spec
@@ -84,6 +85,10 @@ def _responses(row: dict[str, Any], k: int) -> list[dict[str, Any]] | None:
     return good[:k] if len(good) >= k else None
 
 
+def _params(item: dict[str, Any]) -> dict[str, Any]:
+    return item["params"] if isinstance(item.get("params"), dict) else {}
+
+
 @transaction.atomic
 def generation_output_ingest(*, run: Run, output_file: str | Path, policy_name: str) -> IngestResult:
     """Create one comparison of K responses per prompt, tagged with the policy; skip prompts given fewer."""
@@ -97,17 +102,17 @@ def generation_output_ingest(*, run: Run, output_file: str | Path, policy_name: 
         picked = _responses(row, project.k)
         if prompt is not None and prompt.project_id == project.pk and picked is not None:
             kept.append((prompt, picked))
-    comparisons = Comparison.objects.bulk_create(
-        [Comparison(project=project, prompt=prompt, policy_version=policy_name[:200], source=SOURCE) for prompt, _ in kept]
-    )
-    responses = [
-        Response(
-            comparison=comparison, position=position, text=item["text"], model_name=policy_name[:300],
-            generation_params=item["params"] if isinstance(item.get("params"), dict) else {},
+    items = [
+        NewComparison(
+            prompt.pk,
+            [
+                NewResponse(item["text"], model_name=policy_name, generation_params=_params(item))
+                for item in picked
+            ],
         )
-        for comparison, (_, picked) in zip(comparisons, kept, strict=True)
-        for position, item in enumerate(picked)
+        for prompt, picked in kept
     ]
-    Response.objects.bulk_create(responses, batch_size=1000)
+    comparisons = comparisons_create(project=project, items=items, source=SOURCE, policy_version=policy_name)
+    responses = sum(len(item.responses) for item in items)
     made, skipped = len(comparisons), len(rows) - len(comparisons)
-    return IngestResult(comparisons=made, responses=len(responses), skipped_prompts=skipped)
+    return IngestResult(comparisons=made, responses=responses, skipped_prompts=skipped)

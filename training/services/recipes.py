@@ -1,10 +1,10 @@
 """Recipe chains: snapshot -> train -> evaluate -> promote -> generate, one Run per step.
 
-A chain is a small state machine kept on the runs themselves: each run of a chain carries
-`schedule`, `parent_run` and `inputs["recipe"] = {"name", "step", "snapshot_id"}`. When a run
-of a chain succeeds, the runner calls `recipe_advance(run)`, which records its decision in the
-run's `outputs["recipe"]` and queues the next step. A failed or cancelled step is never
-advanced, so the chain ends there and the current policy is left as it was.
+A chain is a small state machine kept as typed rows: each run of a chain has `schedule`,
+`parent_run` and a ChainStep (recipe, step index, the chain's snapshot). When a run of a chain
+succeeds, training.orchestration calls `recipe_advance(run)`, which records its decision on the
+run's ChainStep and queues the next step (with its own ChainStep). A failed or cancelled step
+is never advanced, so the chain ends there and the current policy is left as it was.
 """
 
 from __future__ import annotations
@@ -18,24 +18,16 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.models import DatasetSnapshot
-from training.models import ModelVersion, Recipe, Run, RunKind, RunStatus, Schedule
+from training.kinds import RECIPES, AfterStep, kind_spec
+from training.models import ChainStep, ModelVersion, Run, RunKind, RunStatus, Schedule
 from training.services.configs import config_validate
 from training.services.generation import generation_round_start
 from training.services.registry import model_promote
+from training.services.runs import ChainPosition
 from training.services.triggers import TrainRequest, held_out_prompt_ids, train_start, training_snapshot_create
 
 logger = logging.getLogger(__name__)
 
-# The runs of each recipe; promotion and "generate the next round" follow the evaluate step.
-RECIPE_STEPS: dict[str, tuple[str, ...]] = {
-    Recipe.DPO: (RunKind.DPO, RunKind.EVALUATE),
-    Recipe.REWARD_PPO: (RunKind.REWARD, RunKind.PPO, RunKind.EVALUATE),
-    Recipe.REWARD_GRPO: (RunKind.REWARD, RunKind.GRPO, RunKind.EVALUATE),
-    Recipe.REWARD_RLOO: (RunKind.REWARD, RunKind.RLOO, RunKind.EVALUATE),
-    Recipe.REWARD: (RunKind.REWARD,),
-}
-POLICY_KINDS = frozenset({RunKind.DPO, RunKind.PPO, RunKind.RLOO, RunKind.GRPO})
 # Schedule.config keys that are not a kind's hyperparameters.
 SNAPSHOT_KEY = "snapshot"
 GENERATE_PROMPTS_KEY = "generate_prompts"
@@ -49,14 +41,14 @@ def schedule_kind_config(schedule: Schedule, kind: str) -> dict[str, Any]:
 
 def recipe_start(*, schedule: Schedule, user: Any = None, reason: str = "") -> Run:
     """Export a fresh snapshot with the schedule's filters and queue the recipe's first step."""
-    kind = RECIPE_STEPS[schedule.recipe][0]
+    kind = RECIPES[schedule.recipe][0]
     config = schedule_kind_config(schedule, kind)
     config_validate(kind, config)  # refuse before exporting anything
     params = (schedule.config or {}).get(SNAPSHOT_KEY) or {}
     # Every chain starts from its own snapshot: the data it trains on and the prompts it holds out.
     snapshot = training_snapshot_create(project=schedule.project, params=params, user=user)
-    info = {"name": schedule.recipe, "step": 0, "reason": reason, "snapshot_id": snapshot.pk}
-    request = TrainRequest(kind=kind, config=config, snapshot=snapshot, inputs={"recipe": info})
+    chain = ChainPosition(recipe=schedule.recipe, index=0, reason=reason, snapshot=snapshot)
+    request = TrainRequest(kind=kind, config=config, snapshot=snapshot, chain=chain)
     return train_start(project=schedule.project, request=request, user=user, schedule=schedule)
 
 
@@ -71,16 +63,16 @@ def promotion_decide(*, schedule: Schedule, win_rate: Any) -> tuple[bool, str]:
     return False, f"win rate {win_rate:.3f} < minimum {schedule.min_win_rate:.3f}: the current policy stays"
 
 
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _version(pk: Any) -> ModelVersion | None:
     return ModelVersion.objects.filter(pk=pk).first() if pk else None
 
 
-def _chain_snapshot(info: dict[str, Any]) -> DatasetSnapshot | None:
-    return DatasetSnapshot.objects.filter(pk=info.get("snapshot_id")).first() if info.get("snapshot_id") else None
-
-
-def _next_info(info: dict[str, Any]) -> dict[str, Any]:
-    return {"name": info["name"], "step": info["step"] + 1, "snapshot_id": info.get("snapshot_id")}
+def _next_position(step: ChainStep) -> ChainPosition:
+    return ChainPosition(recipe=step.recipe, index=step.index + 1, snapshot=step.snapshot)
 
 
 def _try_start(decision: dict[str, Any], start: Callable[[], Run]) -> Run | None:
@@ -94,14 +86,15 @@ def _try_start(decision: dict[str, Any], start: Callable[[], Run]) -> Run | None
 
 def _queue(run: Run, kind: str, *, base: ModelVersion | None, prompts: dict | None, extra: dict | None = None) -> Run:
     """Queue the next training or evaluate step of the chain after `run`."""
-    info = run.inputs["recipe"]
+    step = run.chain_step
     request = TrainRequest(
         kind=kind,
         config=schedule_kind_config(run.schedule, kind),
-        snapshot=_chain_snapshot(info),
+        snapshot=step.snapshot,
         base=base,
         prompts=prompts,
-        inputs={"recipe": _next_info(info), **(extra or {})},
+        inputs=dict(extra or {}),
+        chain=_next_position(step),
     )
     return train_start(project=run.project, request=request, schedule=run.schedule, parent_run=run)
 
@@ -110,18 +103,18 @@ def _after_reward(run: Run) -> tuple[dict[str, Any], Run | None]:
     """Promote the new reward model (no gate for reward models) and queue the RL step, if any."""
     version = _version(run.outputs.get("model_version_id"))
     if version is None:
-        return {"promoted": False, "reason": "the reward run registered no model"}, None
+        return {"promoted": False, "decision": "the reward run registered no model"}, None
     model_promote(version=version)
     decision = {
         "promoted": True,
-        "version_id": version.pk,
-        "reason": "reward models are promoted without an evaluation gate",
+        "version": version,
+        "decision": "reward models are promoted without an evaluation gate",
     }
-    steps = RECIPE_STEPS[run.inputs["recipe"]["name"]]
-    step = run.inputs["recipe"]["step"] + 1
+    steps = RECIPES[run.chain_step.recipe]
+    step = run.chain_step.index + 1
     if step >= len(steps):
         return decision, None
-    snapshot = _chain_snapshot(run.inputs["recipe"])
+    snapshot = run.chain_step.snapshot
     held_out = held_out_prompt_ids(snapshot) if snapshot else []
     prompts = {"which": "all", "tag": "", "exclude_ids": held_out}
     extra = {"reward_version_id": version.pk}
@@ -133,17 +126,17 @@ def _after_policy(run: Run) -> tuple[dict[str, Any], Run | None]:
     candidate = _version(run.outputs.get("model_version_id"))
     parent = _version(run.inputs.get("model_version_id"))
     if candidate is None:
-        return {"promoted": False, "reason": "the training run registered no model"}, None
+        return {"promoted": False, "decision": "the training run registered no model"}, None
     if parent is None:
         return {
             "promoted": False,
-            "reason": "the new policy has no registered parent to compare against; promote it by hand",
+            "decision": "the new policy has no registered parent to compare against; promote it by hand",
         }, None
-    snapshot = _chain_snapshot(run.inputs["recipe"])
+    snapshot = run.chain_step.snapshot
     held_out = held_out_prompt_ids(snapshot) if snapshot else []
     prompts = {"which": "all", "tag": "", "ids": held_out} if held_out else {"which": "all", "tag": ""}
     extra = {"ref_version_id": parent.pk, "held_out_prompts": len(held_out)}
-    decision: dict[str, Any] = {"evaluating": candidate.pk}
+    decision: dict[str, Any] = {"evaluating": True, "version": candidate}
     return decision, _try_start(
         decision, lambda: _queue(run, RunKind.EVALUATE, base=candidate, prompts=prompts, extra=extra)
     )
@@ -158,13 +151,13 @@ def _after_evaluate(run: Run) -> tuple[dict[str, Any], Run | None]:
     candidate = _version(run.inputs.get("model_version_id"))
     decision = {
         "promoted": False,
-        "reason": reason,
-        "win_rate": win_rate,
+        "decision": reason,
+        "win_rate": _number(win_rate),
         "min_win_rate": schedule.min_win_rate,
-        "version_id": candidate.pk if candidate else None,
+        "version": candidate,
     }
     if promote and candidate is None:
-        decision["reason"] = "the evaluated model no longer exists"
+        decision["decision"] = "the evaluated model no longer exists"
         return decision, None
     if not promote:
         return decision, None
@@ -186,43 +179,45 @@ def _generate_next(run: Run) -> Run:
         tag=choice.get("tag", ""),
         config=schedule_kind_config(schedule, RunKind.GENERATE),
     )
-    inputs = {**generate.inputs, "recipe": _next_info(run.inputs["recipe"])}
-    Run.objects.filter(pk=generate.pk).update(schedule=schedule, parent_run=run, inputs=inputs)
-    generate.inputs, generate.schedule, generate.parent_run = inputs, schedule, run
+    Run.objects.filter(pk=generate.pk).update(schedule=schedule, parent_run=run)
+    _next_position(run.chain_step).create_for(generate)
+    generate.schedule, generate.parent_run = schedule, run
     return generate
 
 
 def _step(run: Run) -> tuple[dict[str, Any], Run | None]:
-    if run.kind == RunKind.REWARD:
+    """Take the step the kinds table names for what follows a run of this kind."""
+    spec = kind_spec(run.kind)
+    after = spec.after if spec else AfterStep.END
+    if after == AfterStep.PROMOTE_REWARD:
         return _after_reward(run)
-    if run.kind in POLICY_KINDS:
+    if after == AfterStep.EVALUATE:
         return _after_policy(run)
-    if run.kind == RunKind.EVALUATE:
+    if after == AfterStep.GATE:
         return _after_evaluate(run)
-    return {}, None  # generate ends the chain: the next round is out for ranking
+    return {}, None  # e.g. generate ends the chain: the next round is out for ranking
 
 
 def _record(run_id: int, decision: dict[str, Any]) -> None:
-    """Store the chain's decision for this run in its outputs (what the run page shows)."""
-    outputs = Run.objects.values_list("outputs", flat=True).get(pk=run_id) or {}
-    Run.objects.filter(pk=run_id).update(outputs={**outputs, "recipe": {**decision, "at": timezone.now().isoformat()}})
+    """Store the chain's decision on the run's ChainStep (what the run page shows); marks it advanced."""
+    ChainStep.objects.filter(run_id=run_id).update(**decision, decided_at=timezone.now())
 
 
 @transaction.atomic
 def recipe_advance(run: Run) -> Run | None:
     """Take the next step of a succeeded chain run; return the queued run, or None when the chain ends."""
     run = Run.objects.select_for_update(of=("self",)).select_related("schedule", "project").get(pk=run.pk)
-    if run.schedule is None or "recipe" not in run.inputs or run.status != RunStatus.SUCCEEDED:
+    step = ChainStep.objects.select_related("snapshot").filter(run=run).first()
+    if run.schedule is None or step is None or run.status != RunStatus.SUCCEEDED:
         return None
-    if "recipe" in run.outputs:
+    if step.decided:
         return None  # already advanced: a second call must not queue a second step
-    if run.inputs["recipe"].get("name") not in RECIPE_STEPS:
-        _record(run.pk, {"error": f"unknown recipe {run.inputs['recipe'].get('name')!r}"})
+    run.chain_step = step
+    if step.recipe not in RECIPES:
+        _record(run.pk, {"error": f"unknown recipe {step.recipe!r}", "ended": True})
         return None
     decision, next_run = _step(run)
-    if next_run is not None:
-        decision["next_run_id"] = next_run.pk
-    _record(run.pk, {**decision, "ended": next_run is None})
+    _record(run.pk, {**decision, "next_run": next_run, "ended": next_run is None})
     return next_run
 
 

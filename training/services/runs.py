@@ -5,22 +5,39 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from labeling.models import DatasetSnapshot, Project, SnapshotStatus
-from training.models import ACTIVE_RUN_STATUSES, Run, RunStatus, Schedule
+from training.models import ACTIVE_RUN_STATUSES, ChainStep, Run, RunStatus, Schedule
 from training.services.configs import config_validate, job_spec
 from training.services.registry import project_models_get
 
 logger = logging.getLogger(__name__)
 
 SNAPSHOT_FIELDS = frozenset({"train_file", "eval_file"})
+
+
+@dataclass(frozen=True)
+class ChainPosition:
+    """Where a new run sits in a schedule's recipe chain (stored as its ChainStep)."""
+
+    recipe: str
+    index: int
+    reason: str = ""
+    snapshot: DatasetSnapshot | None = None
+
+    def create_for(self, run: Run) -> ChainStep:
+        return ChainStep.objects.create(
+            run=run, recipe=self.recipe, index=self.index, reason=self.reason[:300], snapshot=self.snapshot
+        )
 
 
 class ActiveRunExists(ValidationError):
@@ -64,6 +81,7 @@ def run_create(
     timeout_s: int = 0,
     schedule: Schedule | None = None,
     parent_run: Run | None = None,
+    chain: ChainPosition | None = None,
 ) -> Run:
     """Validate and queue a run, then enqueue its task after commit; ActiveRunExists if one is active."""
     clean = config_validate(kind, config)
@@ -76,6 +94,8 @@ def run_create(
                 timeout_s=timeout_s, schedule=schedule, parent_run=parent_run,
                 created_by=user if getattr(user, "is_authenticated", False) else None,
             )
+            if chain is not None:
+                chain.create_for(run)
     except IntegrityError as exc:
         active = Run.objects.filter(project=project, kind=kind, status__in=ACTIVE_RUN_STATUSES).first()
         if active is None:
@@ -85,10 +105,24 @@ def run_create(
     return run
 
 
-def _enqueue(run_id: int) -> None:
-    from training.tasks import run_execute_task
+class RunQueue:
+    """How a queued run reaches a worker: TrainingConfig.ready() registers the task queue here.
 
-    run_execute_task.enqueue(run_id)
+    The write paths create runs and the task layer executes them (calling back into the write
+    paths), so the services take the queue as a registration instead of importing the tasks.
+    """
+
+    enqueue: Callable[[int], None] | None = None
+
+    @classmethod
+    def register(cls, enqueue: Callable[[int], None]) -> None:
+        cls.enqueue = enqueue
+
+
+def _enqueue(run_id: int) -> None:
+    if RunQueue.enqueue is None:
+        raise ImproperlyConfigured("no run queue registered: is the training app installed?")
+    RunQueue.enqueue(run_id)
 
 
 def run_claim(*, run_id: int) -> bool:

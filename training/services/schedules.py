@@ -1,7 +1,7 @@
 """Schedules: save them, decide when one is due, and fire it exactly once.
 
-A schedule is checked when rankings arrive (`schedules_on_ranking`, a PREFLOOP_RANKING_HOOKS
-entry) and by the worker's periodic tick (`schedules_tick`). Firing is two-phase: a short
+A schedule is checked when rankings arrive (`training.tasks.schedules_on_ranking`, a labeling
+ranking hook) and by the worker's periodic tick (`schedules_tick`). Firing is two-phase: a short
 transaction locks the schedule row, re-checks that it is due and moves its marks
 (last_fired_at, last_preference_id); only then, outside the lock, is the snapshot exported and
 the first run queued. A second trigger racing the first waits on the lock, then sees the moved
@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
-from labeling.models import Preference, Project
-from training.models import ACTIVE_RUN_STATUSES, Recipe, Run, RunKind, RunStatus, Schedule
+from labeling.models import Project
+from training.kinds import RECIPES
+from training.models import Recipe, Run, RunKind, RunStatus, Schedule
+from training.selectors import latest_preference_id, schedule_active_run, schedule_due
 from training.services.configs import config_validate
-from training.services.recipes import GENERATE_PROMPTS_KEY, RECIPE_STEPS, SNAPSHOT_KEY, recipe_start
+from training.services.recipes import GENERATE_PROMPTS_KEY, SNAPSHOT_KEY, recipe_start
+from training.services.runs import ChainPosition
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ def schedule_config_validate(recipe: str, config: Any) -> dict[str, Any]:
     """Check the per-kind hyperparameters of a schedule; ValidationError names the kind and field."""
     if not isinstance(config, dict):
         raise ValidationError({"config": 'must be a JSON object like {"dpo": {"beta": 0.1}}'})
-    allowed = {*RECIPE_STEPS[recipe], RunKind.GENERATE, SNAPSHOT_KEY, GENERATE_PROMPTS_KEY}
+    allowed = {*RECIPES[recipe], RunKind.GENERATE, SNAPSHOT_KEY, GENERATE_PROMPTS_KEY}
     clean: dict[str, Any] = {}
     for key, value in config.items():
         if key not in allowed:
@@ -69,8 +71,8 @@ def schedule_config_validate(recipe: str, config: Any) -> dict[str, Any]:
 
 
 def _validate(data: ScheduleData) -> None:
-    if data.recipe not in RECIPE_STEPS:
-        raise ValidationError({"recipe": f"choose one of {', '.join(RECIPE_STEPS)}"})
+    if data.recipe not in RECIPES:
+        raise ValidationError({"recipe": f"choose one of {', '.join(RECIPES)}"})
     if data.every_n_preferences is None and data.every_hours is None:
         raise ValidationError({"every_n_preferences": "set a number of new preferences, a number of hours, or both"})
     if data.every_n_preferences is not None and not 1 <= data.every_n_preferences <= 10_000_000:
@@ -119,46 +121,6 @@ def schedule_set_enabled(*, schedule: Schedule, enabled: bool) -> Schedule:
     return schedule
 
 
-def latest_preference_id(project: Project | int) -> int:
-    """Return the newest preference id of a project (0 when it has none)."""
-    return Preference.objects.filter(comparison__project=project).aggregate(m=Max("id"))["m"] or 0
-
-
-def new_preferences(schedule: Schedule) -> int:
-    """Count the project's preferences stored since the schedule last fired."""
-    return Preference.objects.filter(
-        comparison__project_id=schedule.project_id, id__gt=schedule.last_preference_id
-    ).count()
-
-
-def schedule_active_run(schedule: Schedule) -> Run | None:
-    """Return a queued or running run that blocks the schedule: its own chain, or a run of its first kind."""
-    first = RECIPE_STEPS[schedule.recipe][0]
-    own = Run.objects.filter(schedule=schedule, status__in=ACTIVE_RUN_STATUSES)
-    same_kind = Run.objects.filter(project_id=schedule.project_id, kind=first, status__in=ACTIVE_RUN_STATUSES)
-    return (own | same_kind).order_by("id").first()
-
-
-def next_time(schedule: Schedule) -> datetime | None:
-    """Return when the time trigger is next due (None without one)."""
-    if schedule.every_hours is None:
-        return None
-    return (schedule.last_fired_at or schedule.created_at) + timedelta(hours=schedule.every_hours)
-
-
-def schedule_due(schedule: Schedule, *, now: datetime | None = None) -> str | None:
-    """Say why the schedule should fire now, or None. A time trigger waits for at least one new preference."""
-    if not schedule.enabled or schedule_active_run(schedule) is not None:
-        return None
-    fresh = new_preferences(schedule)
-    if schedule.every_n_preferences is not None and fresh >= schedule.every_n_preferences:
-        return f"{fresh} new preferences (every {schedule.every_n_preferences})"
-    at = next_time(schedule)
-    if at is not None and fresh > 0 and (now or timezone.now()) >= at:
-        return f"{schedule.every_hours:g} h since the last run, {fresh} new preferences"
-    return None
-
-
 def _claim(schedule_id: int, *, now: datetime, force: bool) -> tuple[Schedule, str] | None:
     """Lock the schedule, re-check it, and move its marks; None when it is not (or no longer) due."""
     with transaction.atomic():
@@ -176,19 +138,21 @@ def _claim(schedule_id: int, *, now: datetime, force: bool) -> tuple[Schedule, s
     return schedule, reason
 
 
+@transaction.atomic
 def _record_failure(schedule: Schedule, reason: str, exc: ValidationError) -> Run:
     """Keep a failed run as the visible record of a firing that could not start (e.g. nothing to export)."""
     now = timezone.now()
-    return Run.objects.create(
+    run = Run.objects.create(
         project_id=schedule.project_id,
-        kind=RECIPE_STEPS[schedule.recipe][0],
+        kind=RECIPES[schedule.recipe][0],
         status=RunStatus.FAILED,
         schedule=schedule,
-        inputs={"recipe": {"name": schedule.recipe, "step": 0, "reason": reason}},
         error="the schedule fired but could not start: " + "; ".join(exc.messages),
         started_at=now,
         finished_at=now,
     )
+    ChainPosition(recipe=schedule.recipe, index=0, reason=reason).create_for(run)
+    return run
 
 
 def schedule_fire(
@@ -225,19 +189,3 @@ def schedules_tick(now: datetime | None = None) -> list[Run]:
         if run is not None:
             started.append(run)
     return started
-
-
-def schedules_on_ranking(*, ranking_id: int, project_id: int) -> None:
-    """After a ranking commits: queue a firing for each schedule of the project that is now due.
-
-    The firing runs in the worker (an export can take minutes; the annotator's request must not
-    wait for it). Never raises: a schedule problem must not fail an annotator's submit.
-    """
-    try:
-        from training.tasks import schedule_fire_task
-
-        for schedule in Schedule.objects.filter(project_id=project_id, enabled=True, every_n_preferences__isnull=False):
-            if schedule_due(schedule) is not None:
-                schedule_fire_task.enqueue(schedule.pk)
-    except Exception:  # noqa: BLE001 - see the docstring
-        logger.exception("checking schedules after ranking %s failed", ranking_id)

@@ -13,30 +13,19 @@ from django.core.exceptions import ValidationError
 from labeling.exports.services import snapshot_create
 from labeling.exports.split import TEST, split_of
 from labeling.models import DatasetSnapshot, Project, Prompt, SnapshotStatus
-from training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelVersion, Run, RunKind, Schedule
+from training.kinds import reads_prompts, reads_snapshot, train_now_kinds
+from training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelVersion, Run, Schedule
 from training.services.configs import config_validate, job_spec
-from training.services.runs import ActiveRunExists, run_create
+from training.services.runs import ActiveRunExists, ChainPosition, run_create
 
-# The kinds "Train now" offers (generate has its own form; bootstrap and sft are not user-triggered here).
-TRAIN_KINDS: tuple[str, ...] = (RunKind.REWARD, RunKind.DPO, RunKind.PPO, RunKind.RLOO, RunKind.GRPO, RunKind.EVALUATE)
 # Training always reads the conversational JSONL export, whatever the user's export defaults are.
 TRAINING_EXPORT = {"kind": "preference", "format": "jsonl", "style": "conversational"}
 
 
-def kind_needs_snapshot(kind: str) -> bool:
-    """True when the kind's job reads preference pairs (a dataset snapshot)."""
-    return "train_file" in job_spec(kind).system_fields
-
-
-def kind_needs_prompts(kind: str) -> bool:
-    """True when the kind's job reads prompts (PPO, RLOO, GRPO, evaluate)."""
-    return "prompts_file" in job_spec(kind).system_fields
-
-
 def train_kinds_installed() -> list[str]:
-    """Return the trainable kinds whose job module can be imported, in menu order."""
+    """Return the kinds "Train now" offers whose job module can be imported, in table order."""
     found = []
-    for kind in TRAIN_KINDS:
+    for kind in train_now_kinds():
         try:
             job_spec(kind)
         except ValidationError:
@@ -57,6 +46,7 @@ class TrainRequest:
     prompts: dict[str, Any] | None = None  # {"which", "tag", "ids", "exclude_ids"} for prompt kinds
     nproc: int = 1
     inputs: dict[str, Any] = field(default_factory=dict)
+    chain: ChainPosition | None = None  # a recipe chain's step (set by training.services.recipes)
 
 
 def training_snapshot_create(*, project: Project, params: dict[str, Any], user: Any = None) -> DatasetSnapshot:
@@ -119,20 +109,20 @@ def train_start(
     (SQLite) meanwhile. Hyperparameters are checked before anything is exported.
     """
     kind = request.kind
-    if kind not in TRAIN_KINDS:
-        raise ValidationError({"kind": f"choose one of {', '.join(TRAIN_KINDS)}"})
+    if kind not in train_now_kinds():
+        raise ValidationError({"kind": f"choose one of {', '.join(train_now_kinds())}"})
     config_validate(kind, request.config)
     _check_base(project, kind, request.base)
     _refuse_if_active(project, kind)
     snapshot = request.snapshot
     if snapshot is not None:
         _check_snapshot(project, snapshot)
-    elif kind_needs_snapshot(kind):
+    elif reads_snapshot(kind):
         snapshot = training_snapshot_create(project=project, params=request.snapshot_params or {}, user=user)
     inputs = dict(request.inputs)
     if request.base is not None:
         inputs["model_version_id"] = request.base.pk
-    if request.prompts or kind_needs_prompts(kind):
+    if request.prompts or reads_prompts(kind):
         inputs["prompts"] = request.prompts or {"which": "all", "tag": ""}
     return run_create(
         project=project,
@@ -144,4 +134,5 @@ def train_start(
         inputs=inputs,
         schedule=schedule,
         parent_run=parent_run,
+        chain=request.chain,
     )

@@ -27,8 +27,8 @@ class OnlineJobConfig:
     model: str  # system: starting policy; also the KL reference
     reward_model: str  # system: sequence-classification reward model (num_labels=1)
     prompts_file: str  # system: JSONL rows {"prompt_id", "prompt": [messages], "reference"}
-    learning_rate: float = 1e-6  # AdamW step size
-    num_train_epochs: float = 1.0  # passes over the prompts (ignored when max_steps > 0)
+    learning_rate: float | None = None  # AdamW step size; empty = scaled to the model's size (1e-6 at 1B parameters)
+    num_train_epochs: float | None = None  # passes over the prompts; empty = 3 below 100M parameters, 2 below 1B, else 1
     max_steps: int = -1  # stop after this many optimizer steps (-1 = use num_train_epochs)
     per_device_train_batch_size: int = 8  # completions per device per step; a multiple of num_generations
     gradient_accumulation_steps: int = 1  # steps accumulated before an update
@@ -43,8 +43,10 @@ class OnlineJobConfig:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first out-of-range field."""
-        check_range("learning_rate", self.learning_rate, low=0.0, high=1.0)
-        check_range("num_train_epochs", self.num_train_epochs, low=0.01, high=1000)
+        if self.learning_rate is not None:  # None = auto (training/jobs/defaults.py)
+            check_range("learning_rate", self.learning_rate, low=0.0, high=1.0)
+        if self.num_train_epochs is not None:
+            check_range("num_train_epochs", self.num_train_epochs, low=0.01, high=1000)
         check_range("max_steps", self.max_steps, low=-1, kind=int)
         if self.max_steps == 0:
             raise ConfigError("max_steps: must be -1 (use epochs) or a positive number")
@@ -103,11 +105,18 @@ def trl_kwargs(config: OnlineJobConfig, work_dir: Path) -> dict[str, Any]:
     }
 
 
-def load_policy(config: OnlineJobConfig) -> tuple[Any, Any]:
-    """Load the policy in float32 (mixed precision comes from the trainer) and its left-padding tokenizer."""
+def load_policy(config: OnlineJobConfig, kind: str) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """Load the policy in float32 (mixed precision comes from the trainer) and its left-padding tokenizer.
+
+    Return (model, tokenizer, config with its auto fields filled for this model, what was filled).
+    """
     import torch
 
-    return common.load_causal_lm(config.model, dtype=torch.float32), common.load_tokenizer(config.model)
+    from training.jobs import defaults
+
+    model = common.load_causal_lm(config.model, dtype=torch.float32)
+    config, auto = defaults.resolve_for_model(config, kind, model)
+    return model, common.load_tokenizer(config.model), config, auto
 
 
 def save_trained_policy(trainer: Any, output_dir: str) -> None:
@@ -125,7 +134,7 @@ def save_trained_policy(trainer: Any, output_dir: str) -> None:
     trainer.accelerator.wait_for_everyone()
 
 
-def result_from_logs(log_history: list[dict[str, Any]]) -> dict[str, float]:
+def result_from_logs(log_history: list[dict[str, Any]]) -> dict[str, Any]:
     """Take mean reward and KL from the first and last logged steps."""
     logged = [row for row in log_history if "reward" in row]
     if not logged:
@@ -143,12 +152,13 @@ def ensure_new_output(output_dir: str) -> None:
         raise JobError(f"output directory already exists: {output_dir}")
 
 
-def run_trainer(trainer: Any, config: OnlineJobConfig, work_dir: Path) -> None:
-    """Train, save the policy, and write result.json (rank 0)."""
+def run_trainer(trainer: Any, config: OnlineJobConfig, work_dir: Path, auto: dict[str, Any]) -> None:
+    """Train, save the policy, and write result.json (rank 0) with the auto-chosen hyperparameters."""
     trainer.train()
     common.remove_tree(work_dir)
     save_trained_policy(trainer, config.output_dir)
     if common.is_main_process():
         result = result_from_logs(trainer.state.log_history)
         result["steps"] = trainer.state.global_step
+        result.update(auto)
         common.write_json(Path(config.run_dir) / "result.json", result)

@@ -1,19 +1,19 @@
-"""Forms: a job's hyperparameters (built from its config dataclass) and the "generate next round" form."""
+"""Hyperparameter forms built from a job's config dataclass: one input per user-settable field."""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import re
 import typing
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 
-from labeling.models import Project
-from training.models import RunKind
-from training.selectors import PromptChoice
 from training.services.configs import JobSpec, config_error_field, job_spec
-from training.services.generation import K_FIELD_NAMES
+
+_FIELD_COMMENT = re.compile(r"^\s+(\w+)\s*:[^#]*#\s*(?:system:\s*)?(.+?)\s*$")
 
 
 def _form_field(f: dataclasses.Field, hint: Any, default: Any) -> forms.Field:
@@ -66,20 +66,42 @@ class JobConfigForm(forms.Form):
                 self.add_error(named if named in self.fields else None, message)
 
 
-class GenerateRoundForm(JobConfigForm):
-    """Generate the next round: which prompts, and the sampling settings (K comes from the project)."""
+def config_help(spec: JobSpec) -> dict[str, str]:
+    """Return each config field's help: metadata["help"], else the comment at the end of its line."""
+    helps: dict[str, str] = {}
+    try:
+        for line in inspect.getsource(spec.config_class).splitlines():
+            match = _FIELD_COMMENT.match(line)
+            if match:
+                helps.setdefault(match.group(1), match.group(2))
+    except (OSError, TypeError):
+        pass  # no source (e.g. a frozen build): fields just go without help
+    for f in dataclasses.fields(spec.config_class):
+        if f.metadata.get("help"):
+            helps[f.name] = str(f.metadata["help"])
+    return helps
 
-    kind = RunKind.GENERATE
-    hidden_fields = K_FIELD_NAMES
-    which = forms.ChoiceField(label="Prompts", choices=PromptChoice.CHOICES, initial=PromptChoice.UNRANKED, widget=forms.RadioSelect)
-    tag = forms.CharField(label="Tag", required=False, max_length=100, help_text="Only for “Prompts with a tag”.")
 
-    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
-        self.project = project
+class HyperparameterForm(JobConfigForm):
+    """The kind's hyperparameters, pre-filled with the job's defaults, each with its help text."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        helps = config_help(self.spec)
+        for name in self.config_names():
+            self.fields[name].help_text = helps.get(name, "")
+            self.fields[name].required = False  # empty = the default
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if data.get("which") == PromptChoice.TAG and not (data.get("tag") or "").strip():
-            self.add_error("tag", "Give the tag whose prompts to generate for.")
-        return data
+    def config(self) -> dict[str, Any]:
+        """Return only the values that differ from the defaults (the run stores the full config)."""
+        defaults = self.spec.defaults()
+        out = {}
+        for name in self.config_names():
+            value = self.cleaned_data.get(name)
+            if value is None or value == "" and defaults.get(name) != "":
+                continue
+            if isinstance(defaults.get(name), tuple) and isinstance(value, list):
+                value = tuple(value)
+            if value != defaults.get(name):
+                out[name] = list(value) if isinstance(value, tuple) else value
+        return out

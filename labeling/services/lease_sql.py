@@ -1,0 +1,150 @@
+"""The hot path of the annotation loop in SQL: one statement claims, one statement stores.
+
+The ORM cannot say INSERT … SELECT … ON CONFLICT … RETURNING, nor a data-modifying WITH, and
+each extra statement costs a round trip and Django's query compilation (the profile of issue
+13: SQLCompiler 33% of the loop). The statements are built here once per vendor and cached;
+assignment.py and ranking.py say when they are used and what guarantees surround them.
+Table names come from the models; column names are the models' (Django's default db_column).
+Gold comparisons are not claimed here (labeling.services.gold leases them at the project's share).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from django.db import connection
+
+from labeling.models import Assignment, AssignmentStatus, Comparison, Preference, Ranking, Response
+
+A = Assignment._meta.db_table
+C = Comparison._meta.db_table
+R = Response._meta.db_table
+K = Ranking._meta.db_table
+P = Preference._meta.db_table
+
+
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@cache
+def _claim_sql(postgres: bool) -> str:
+    # Shuffled response ids for the display order: PostgreSQL aggregates in order; SQLite
+    # (3.40 has no ORDER BY inside aggregates) aggregates an ordered subquery.
+    if postgres:
+        shuffled = f"(SELECT COALESCE(jsonb_agg(r.id ORDER BY random()), '[]'::jsonb) FROM {R} r WHERE r.comparison_id = chosen.cid)"
+        lock = "FOR UPDATE OF c SKIP LOCKED"
+    else:
+        shuffled = f"(SELECT json_group_array(id) FROM (SELECT r.id FROM {R} r WHERE r.comparison_id = chosen.cid ORDER BY random()))"
+        lock = ""
+    return f"""
+WITH mine AS (
+    SELECT a.comparison_id AS cid FROM {A} a JOIN {C} c ON c.id = a.comparison_id
+    WHERE a.annotator_id = %(me)s AND c.project_id = %(project)s AND a.status = %(active)s
+      AND a.expires_at > %(now)s AND NOT c.complete
+    ORDER BY a.created_at, a.id LIMIT 1
+), pick AS (
+    SELECT c.id AS cid FROM {C} c
+    WHERE c.project_id = %(project)s AND NOT c.complete AND c.gold_response_id IS NULL AND NOT EXISTS (SELECT 1 FROM mine)
+      AND NOT EXISTS (SELECT 1 FROM {A} d WHERE d.comparison_id = c.id AND d.annotator_id = %(me)s
+                      AND d.status IN (%(submitted)s, %(skipped)s))
+      AND NOT EXISTS (SELECT 1 FROM {K} k WHERE k.comparison_id = c.id AND k.annotator_id = %(me)s)
+      AND c.ranking_count + (SELECT COUNT(*) FROM {A} l WHERE l.comparison_id = c.id
+                             AND l.status = %(active)s AND l.expires_at > %(now)s) < %(overlap)s
+    ORDER BY c.id LIMIT 1 {lock}
+), chosen AS (SELECT cid FROM mine UNION ALL SELECT cid FROM pick)
+INSERT INTO {A} (comparison_id, annotator_id, status, display_order, expires_at, created_at, updated_at)
+SELECT chosen.cid, %(me)s, %(active)s, {shuffled}, %(until)s, %(now)s, %(now)s FROM chosen WHERE true
+ON CONFLICT (comparison_id, annotator_id) DO UPDATE SET
+    status = excluded.status, expires_at = excluded.expires_at, updated_at = excluded.updated_at,
+    display_order = CASE WHEN {A}.status = %(active)s AND {A}.expires_at > %(now)s
+                         THEN {A}.display_order ELSE excluded.display_order END,
+    created_at = CASE WHEN {A}.status = %(active)s AND {A}.expires_at > %(now)s
+                      THEN {A}.created_at ELSE excluded.created_at END
+RETURNING id, comparison_id, display_order, created_at
+"""
+
+
+def _db_datetime(value: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _json(value: Any) -> list[int]:
+    return json.loads(value) if isinstance(value, str | bytes) else list(value)
+
+
+def claim_row(*, project_id: int, overlap: int, annotator_id: int, now: datetime, until: datetime) -> tuple[int, int, list[int], bool] | None:
+    """Run the claim statement; return (assignment id, comparison id, display order, fresh) or None.
+
+    `fresh` is False when the statement renewed the annotator's live lease (its created_at kept).
+    """
+    params = {
+        "me": annotator_id, "project": project_id, "overlap": overlap,
+        "now": _db_datetime(now), "until": _db_datetime(until),
+        "active": AssignmentStatus.ACTIVE, "submitted": AssignmentStatus.SUBMITTED, "skipped": AssignmentStatus.SKIPPED,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_sql(_postgres()), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    pk, comparison_id, display_order, created_at = row
+    return pk, comparison_id, _json(display_order), created_at == params["now"]
+
+
+@cache
+def _store_sql(pairs: int) -> str:
+    """PostgreSQL: mark the lease submitted, count the ranking, insert it and its pairs, at once.
+
+    Every later part reads the lease part's result, so a lease that is no longer live (expired,
+    submitted concurrently) makes the whole statement write nothing and return no row.
+    """
+    values = ", ".join(f"(%(c{n})s::bigint, %(r{n})s::bigint, %(m{n})s::double precision)" for n in range(pairs))
+    prefs = (
+        f""", prefs AS (
+    INSERT INTO {P} (ranking_id, comparison_id, annotator_id, chosen_id, rejected_id, margin, created_at)
+    SELECT rk.id, %(comparison)s, %(me)s, v.chosen, v.rejected, v.margin, %(now)s
+    FROM rk CROSS JOIN (VALUES {values}) AS v (chosen, rejected, margin)
+)"""
+        if pairs
+        else ""
+    )
+    order = connection.ops.quote_name("order")
+    return f"""
+WITH lease AS (
+    UPDATE {A} SET status = %(submitted)s, expires_at = %(now)s, updated_at = %(now)s
+    WHERE id = %(lease)s AND status = %(active)s AND expires_at > %(live_after)s
+    RETURNING display_order
+), counted AS (
+    UPDATE {C} SET ranking_count = ranking_count + 1, complete = (ranking_count + 1 >= %(overlap)s)
+    WHERE id = %(comparison)s AND EXISTS (SELECT 1 FROM lease)
+), rk AS (
+    INSERT INTO {K} (comparison_id, annotator_id, {order}, display_order, strength, flags, note, time_spent_ms,
+                     idempotency_key, created_at, updated_at)
+    SELECT %(comparison)s, %(me)s, %(order)s::jsonb, lease.display_order, %(strength)s, %(flags)s::jsonb, %(note)s,
+           %(spent)s, %(key)s, %(now)s, %(now)s FROM lease
+    RETURNING id
+){prefs}
+SELECT id FROM rk
+"""
+
+
+def store_ranking_row(*, lease_id: int, comparison_id: int, overlap: int, annotator_id: int, now: datetime,
+                      live_after: datetime, fields: dict[str, Any], pairs: list[tuple[int, int, float]]) -> int | None:
+    """PostgreSQL only: store a ranking on a live lease in one statement; return its id, or None if the lease is gone."""
+    params: dict[str, Any] = {
+        "lease": lease_id, "comparison": comparison_id, "overlap": overlap, "me": annotator_id,
+        "now": now, "live_after": live_after,
+        "active": AssignmentStatus.ACTIVE, "submitted": AssignmentStatus.SUBMITTED,
+        "order": json.dumps(fields["order"]), "flags": json.dumps(fields["flags"]), "strength": fields["strength"],
+        "note": fields["note"], "spent": fields["time_spent_ms"], "key": fields["idempotency_key"],
+    }
+    for n, (chosen, rejected, margin) in enumerate(pairs):
+        params |= {f"c{n}": chosen, f"r{n}": rejected, f"m{n}": margin}
+    with connection.cursor() as cursor:
+        cursor.execute(_store_sql(len(pairs)), params)
+        row = cursor.fetchone()
+    return row[0] if row else None

@@ -1,0 +1,66 @@
+"""Defaults that learn: empty hyperparameters follow the model's size and context, and a job says what it chose."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.training.jobs_helpers import make_preference_rows, weights_differ, write_jsonl
+from training.jobs import common, defaults, dpo, reward
+
+
+@pytest.mark.parametrize(("kind", "low", "high"), [("dpo", 1e-7, 1e-6), ("reward", 1e-6, 1e-5), ("ppo", 5e-7, 3e-6),
+                                                    ("grpo", 1e-7, 1e-6), ("rloo", 1e-7, 1e-6)])
+def test_learning_rates_for_1b_to_8b_models_stay_in_the_published_range(kind: str, low: float, high: float) -> None:
+    rates = [defaults.scaled_learning_rate(kind, n) for n in (1_000_000_000, 3_000_000_000, 8_000_000_000)]
+    assert rates == sorted(rates, reverse=True), "larger models take smaller steps"
+    assert all(low <= r <= high for r in rates)
+    assert defaults.scaled_epochs(8_000_000_000) == 1.0
+
+
+def test_a_tiny_model_gets_a_learning_rate_a_hundred_times_trl_s_and_three_epochs() -> None:
+    auto = defaults.recommended("dpo", parameters=150_000, context=256)
+    assert auto == {"learning_rate": 8.2e-05, "num_train_epochs": 3.0, "max_length": 256}
+    assert defaults.recommended("reward", parameters=150_000, context=None)["max_length"] == defaults.FALLBACK_MAX_LENGTH
+
+
+def test_the_size_read_from_disk_matches_the_loaded_model(tiny_policy: Path) -> None:
+    model = common.load_causal_lm(str(tiny_policy))
+    assert defaults.parameters_on_disk(tiny_policy) == defaults.parameter_count(model)
+    assert defaults.context_on_disk(tiny_policy) == common.context_limit(model) == 256
+    assert defaults.parameters_on_disk(tiny_policy / "missing") is None
+
+
+def test_only_empty_fields_are_filled_and_the_job_says_which() -> None:
+    config = dpo.DPOJobConfig(model="m", train_file="t", output_dir="o", learning_rate=5e-4)
+    filled_config, filled = defaults.resolve(config, "dpo", parameters=150_000, context=256)
+    assert filled_config.learning_rate == 5e-4 and filled == {"num_train_epochs": 3.0, "max_length": 256}
+    assert defaults.describe(filled, parameters=150_000, context=256) == (
+        "auto: num_train_epochs 3, max_length 256 (model of 0.15M parameters, context 256 tokens)"
+    )
+
+
+def _files(tmp_path: Path) -> dict[str, str]:
+    return {"train_file": str(write_jsonl(tmp_path / "train.jsonl", make_preference_rows(64, seed=1))),
+            "eval_file": str(write_jsonl(tmp_path / "eval.jsonl", make_preference_rows(32, seed=2)))}
+
+
+def test_dpo_with_every_default_raises_held_out_accuracy_on_a_tiny_round(tmp_path: Path, tiny_policy: Path) -> None:
+    dpo.main(dpo.DPOJobConfig(model=str(tiny_policy), output_dir=str(tmp_path / "out"), run_dir=str(tmp_path / "run"),
+                              **_files(tmp_path)))
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["hyperparameters"] == {"learning_rate": 8.2e-05, "num_train_epochs": 3.0, "max_length": 256}
+    # The implicit-reward accuracy is what tracks DPO's learning: chosen answers here are longer, so
+    # their total log-probability stays lower even as the policy moves towards them.
+    assert result["eval_reward_accuracy"] >= 0.8 and result["eval_reward_margin"] > 0.05
+    assert weights_differ(tiny_policy, tmp_path / "out")
+
+
+def test_the_reward_job_with_every_default_separates_the_pairs(tmp_path: Path, tiny_policy: Path) -> None:
+    reward.main(reward.RewardJobConfig(model=str(tiny_policy), output_dir=str(tmp_path / "rm"),
+                                       run_dir=str(tmp_path / "run"), **_files(tmp_path)))
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["max_length"] == 256 and result["hyperparameters"]["learning_rate"] == 8.2e-04
+    assert result["eval_accuracy"] >= 0.9

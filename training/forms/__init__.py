@@ -1,0 +1,1 @@
+"""Training forms: hyperparameters (from a job's config), generate, train, schedules."""

@@ -1,0 +1,32 @@
+"""The "generate next round" form: which prompts, and the sampling settings (K comes from the project)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from labeling.models import Project
+from training.forms.hyperparameters import JobConfigForm
+from training.models import RunKind
+from training.selectors import PromptChoice
+from training.services.generation import K_FIELD_NAMES
+
+
+class GenerateRoundForm(JobConfigForm):
+    """Generate the next round: which prompts, and the sampling settings (K comes from the project)."""
+
+    kind = RunKind.GENERATE
+    hidden_fields = K_FIELD_NAMES
+    which = forms.ChoiceField(label="Prompts", choices=PromptChoice.CHOICES, initial=PromptChoice.UNRANKED, widget=forms.RadioSelect)
+    tag = forms.CharField(label="Tag", required=False, max_length=100, help_text="Only for “Prompts with a tag”.")
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        self.project = project
+        super().__init__(*args, **kwargs)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("which") == PromptChoice.TAG and not (data.get("tag") or "").strip():
+            self.add_error("tag", "Give the tag whose prompts to generate for.")
+        return data
