@@ -21,6 +21,8 @@ from labeling.api import ERROR, NOT_FOUND, _error
 from labeling.services import ImportValidationError, prompts_import
 from labeling.services.import_staging import import_preview, mapping_parse, request_source, staged_discard
 
+NOT_AN_OBJECT = 'must be a JSON object {"rows": [...]} (or a list of rows), or a multipart "file"'
+
 
 def _refused(exc: ImportValidationError) -> Response:
     return Response({"detail": exc.summary(), "errors": exc.errors, "total": exc.total}, status=400)
@@ -28,10 +30,10 @@ def _refused(exc: ImportValidationError) -> Response:
 
 def _options(data: Any) -> dict[str, Any]:
     """Return the import options of a body (a bare JSON list is just rows)."""
+    keys = ("rows", "format", "token", "hub_id", "split", "mapping")
     if isinstance(data, list):
-        return {"rows": data}
-    get = data.get
-    return {key: get(key) or None for key in ("rows", "format", "token", "hub_id", "split", "mapping")}
+        return {**dict.fromkeys(keys), "rows": data}
+    return {key: data.get(key) or None for key in keys}
 
 
 class ProjectImportPreviewApi(APIView):
@@ -45,6 +47,8 @@ class ProjectImportPreviewApi(APIView):
     def post(self, request: Request, pk: int) -> Response:
         project = project_get_for_member(request.user, pk)
         require_manager(request.user, project)
+        if not isinstance(request.data, dict | list):
+            return _error("body", NOT_AN_OBJECT)
         options, upload = _options(request.data), request.FILES.get("file")
         if upload is None and not options.get("token") and not options.get("hub_id"):
             return _error("file", 'send a multipart "file", a "hub_id", or the "token" of an earlier preview')
@@ -69,6 +73,8 @@ class ProjectImportApi(APIView):
     def post(self, request: Request, pk: int) -> Response:
         project = project_get_for_member(request.user, pk)
         require_manager(request.user, project)
+        if not isinstance(request.data, dict | list):
+            return _error("body", NOT_AN_OBJECT)
         options, upload = _options(request.data), request.FILES.get("file")
         rows = options["rows"]
         if upload is None and rows is None and not options.get("token") and not options.get("hub_id"):
