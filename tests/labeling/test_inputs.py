@@ -221,3 +221,15 @@ def test_generate_run_writes_the_prompt_file_of_a_stored_surrogate(project, stor
     assert write_prompts_file(run, tmp_path / "prompts.jsonl") == 1
     row = json.loads((tmp_path / "prompts.jsonl").read_text(encoding="utf-8"))
     assert row["prompt"][0]["content"] == "before the gate \ufffd here"
+
+
+def test_generated_text_with_nul_or_surrogates_is_stored_with_replacement_characters(project):
+    from labeling.services.comparisons import NewComparison, NewResponse, comparisons_create
+
+    prompt = make_prompt(project)
+    texts = ["nul\x00here", "lone \udc80 surrogate", "fine", "also fine"]
+    [comparison] = comparisons_create(
+        project=project, items=[NewComparison(prompt.pk, [NewResponse(t, "policy\x00") for t in texts])], source="generate"
+    )
+    stored = list(comparison.responses.order_by("position").values_list("text", flat=True))
+    assert stored == ["nul\ufffdhere", "lone \ufffd surrogate", "fine", "also fine"]

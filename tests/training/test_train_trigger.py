@@ -77,7 +77,7 @@ def test_invalid_hyperparameter_is_refused_naming_the_field_and_exports_nothing(
     response = _post(client, project, **{"hp-beta": "-1"})
     assert response.status_code == 400
     html = response.content.decode()
-    assert re.search(r'data-field="beta">Beta: beta: must be', html)
+    assert re.search(r'data-field="beta">Beta: must be', html)  # the label once, not "Beta: beta:"
     assert not Run.objects.exists() and not DatasetSnapshot.objects.exists()
     wrong_type = _post(client, project, **{"hp-max_steps": "many"})
     assert wrong_type.status_code == 400 and 'data-field="max_steps"' in wrong_type.content.decode()
@@ -203,3 +203,28 @@ def test_admin_actions_train_now_with_defaults(client, ranked):
     assert f"DPO run #{run.pk} queued" in html and "Nothing to export" in html  # the empty project says why
     client.post(changelist, {"action": "train_reward_now", "_selected_action": [project.pk]})
     assert Run.objects.filter(kind="reward", project=project).count() == 1
+
+
+def test_hyperparameters_are_typed_fields_not_json(client, ranked):
+    project, manager = ranked
+    client.force_login(manager)
+    html = client.get(_url(project)).content.decode()
+    assert "Enter a valid JSON" not in html and ">JSON<" not in html
+    assert re.search(r'name="hp-loss_type"[^>]*value="sigmoid"', html)  # a plain text box, the default typed in
+    assert re.search(r'type="number"[^>]*name="hp-beta"|name="hp-beta"[^>]*type="number"', html)
+    assert html.count(">Preference data<") == 1  # the fieldset's legend, not repeated by its field
+    created = _post(client, project, **{"hp-loss_type": "sigmoid, ipo"})
+    assert created.status_code == 302
+    assert Run.objects.get().config["loss_type"] == ["sigmoid", "ipo"]
+
+
+def test_a_bad_hyperparameter_names_its_field_once(client, ranked):
+    project, manager = ranked
+    client.force_login(manager)
+    response = _post(client, project, **{"hp-beta": "0"})
+    html = response.content.decode()
+    assert response.status_code == 400
+    error = re.search(r'data-field="beta">([^<]+)<', html).group(1)
+    assert error.startswith("Beta: ") and "beta:" not in error.lower().removeprefix("beta: ")
+    unknown = _post(client, project, **{"hp-loss_type": "sigmoid, nonsense"}).content.decode()
+    assert re.search(r'data-field="loss_type">Loss type: unknown loss nonsense', unknown)

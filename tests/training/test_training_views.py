@@ -120,7 +120,7 @@ def test_generate_form_starts_a_run_and_lands_on_its_page(client, project, manag
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"which": "all", "temperature": "9", "step_s": "0"}, "Temperature: temperature: must be &lt;= 5.0"),
+        ({"which": "all", "temperature": "9", "step_s": "0"}, "Temperature: must be &lt;= 5.0"),
         ({"which": "tag", "tag": "", "temperature": "1", "step_s": "0"}, "Give the tag"),
         ({"which": "tag", "tag": "nope", "temperature": "1", "step_s": "0"}, "no prompts match"),
     ],

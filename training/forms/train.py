@@ -33,7 +33,7 @@ class TrainForm(forms.Form):
         choices=[(FRESH, "A fresh snapshot with these filters"), (EXISTING, "An existing snapshot")],
         initial=FRESH,
         widget=forms.RadioSelect,
-        label="Preference data",
+        label="Source",  # the fieldset's legend already says "Preference data"
     )
     snapshot = forms.ModelChoiceField(
         queryset=DatasetSnapshot.objects.none(), required=False, empty_label="Choose a snapshot"
