@@ -13,13 +13,13 @@ from django.core.exceptions import ValidationError
 from labeling.exports.services import snapshot_create
 from labeling.exports.split import TEST, split_of
 from labeling.models import DatasetSnapshot, Project, Prompt, SnapshotStatus
-from training.kinds import reads_prompts, reads_snapshot, train_now_kinds
+from training.kinds import export_kind, reads_prompts, reads_snapshot, train_now_kinds
 from training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelVersion, Run, Schedule
 from training.services.configs import config_validate, job_spec
 from training.services.runs import ActiveRunExists, ChainPosition, run_create
 
 # Training always reads the conversational JSONL export, whatever the user's export defaults are.
-TRAINING_EXPORT = {"kind": "preference", "format": "jsonl", "style": "conversational"}
+TRAINING_EXPORT = {"format": "jsonl", "style": "conversational"}
 
 
 def train_kinds_installed() -> list[str]:
@@ -49,11 +49,12 @@ class TrainRequest:
     chain: ChainPosition | None = None  # a recipe chain's step (set by training.services.recipes)
 
 
-def training_snapshot_create(*, project: Project, params: dict[str, Any], user: Any = None) -> DatasetSnapshot:
-    """Export a fresh preference snapshot in the form training jobs read (conversational JSONL)."""
+def training_snapshot_create(*, project: Project, params: dict[str, Any], user: Any = None,
+                             kind: str = "preference") -> DatasetSnapshot:
+    """Export a fresh snapshot of `kind` (preference or sft) in the form training jobs read (conversational JSONL)."""
     if not isinstance(params, dict):
         raise ValidationError({"snapshot_params": "must be a JSON object of export filters"})
-    clean = {"name": "training-data", **params, **TRAINING_EXPORT}
+    clean = {"name": "training-data", **params, **TRAINING_EXPORT, "kind": kind}
     return snapshot_create(project=project, params=clean, user=user)
 
 
@@ -77,14 +78,14 @@ def _check_base(project: Project, kind: str, base: ModelVersion | None) -> None:
         raise ValidationError({"base": f"{base.name} is a {base.kind} model; choose a policy to start {kind} from"})
 
 
-def _check_snapshot(project: Project, snapshot: DatasetSnapshot) -> None:
+def _check_snapshot(project: Project, snapshot: DatasetSnapshot, kind: str = "preference") -> None:
     if snapshot.project_id != project.pk:
         raise ValidationError({"snapshot": "the snapshot belongs to another project"})
     if snapshot.status != SnapshotStatus.SUCCEEDED:
         raise ValidationError({"snapshot": f"snapshot {snapshot.name} is {snapshot.status}, not ready"})
-    if snapshot.kind != "preference" or not any(name.endswith(".jsonl") for name in snapshot.files or {}):
+    if snapshot.kind != kind or not any(name.endswith(".jsonl") for name in snapshot.files or {}):
         raise ValidationError(
-            {"snapshot": f"snapshot {snapshot.name} is not a preference export in JSONL; export one as JSONL"}
+            {"snapshot": f"snapshot {snapshot.name} is not a{'n' if kind[0] in 'aeiou' else ''} {kind} export in JSONL; export one as JSONL"}
         )
 
 
@@ -116,9 +117,10 @@ def train_start(
     _refuse_if_active(project, kind)
     snapshot = request.snapshot
     if snapshot is not None:
-        _check_snapshot(project, snapshot)
+        _check_snapshot(project, snapshot, export_kind(kind))
     elif reads_snapshot(kind):
-        snapshot = training_snapshot_create(project=project, params=request.snapshot_params or {}, user=user)
+        snapshot = training_snapshot_create(project=project, params=request.snapshot_params or {}, user=user,
+                                            kind=export_kind(kind))
     inputs = dict(request.inputs)
     if request.base is not None:
         inputs["model_version_id"] = request.base.pk

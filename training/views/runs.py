@@ -16,6 +16,7 @@ from labeling.access import project_get_for_member, require_manager
 from labeling.views._render import render_page, wants_partial
 from training import display, selectors
 from training.charts import run_charts
+from training.kinds import kind_spec
 from training.models import Run, RunStatus
 from training.services.runs import run_cancel, run_create
 
@@ -30,6 +31,20 @@ def run_list(request: HttpRequest, project_id: int) -> HttpResponse:
     return render_page(request, "training/run_list.html", context)
 
 
+def _headline(kind: str) -> tuple[tuple[str, str], ...]:
+    spec = kind_spec(kind)
+    return spec.headline if spec else ()
+
+
+def _samples(run: Run) -> list[dict[str, str]]:
+    """Sampled answers a job reported in its result (sft: held-out prompts), as plain strings."""
+    found = ((run.outputs or {}).get("result") or {}).get("samples")
+    if not isinstance(found, list):
+        return []
+    keys = ("prompt", "demonstration", "response")
+    return [{k: str(s.get(k, "")) for k in keys} for s in found[:20] if isinstance(s, dict)]
+
+
 def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
     series = selectors.run_metric_series(run)
     charts = display.charted(series)
@@ -38,9 +53,11 @@ def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
         "run": run,
         "project": run.project,
         "can_manage": True,
+        "tracking": selectors.run_tracking(run),  # server paths: the run page is for managers
         "key_figures": display.key_figures(series),
         "latest": {k: v for k, v in latest.items() if k not in charts},
-        "charts": run_charts(charts),
+        "charts": run_charts(charts, headline=_headline(run.kind)),
+        "samples": _samples(run),
         "timing": display.timing(started=run.started_at, finished=run.finished_at, progress=run.progress, now=timezone.now()),
         "log": display.clean_log(run.log_tail),
         "can_rerun": run.status in (RunStatus.FAILED, RunStatus.CANCELLED),
