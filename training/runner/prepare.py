@@ -12,7 +12,6 @@ from typing import Any
 
 from django.conf import settings
 
-from labeling.inputs import safe_value
 from labeling.models import Project
 from training.models import ModelVersion, Run
 from training.runner.snapshot import SnapshotNotReady, snapshot_ensure
@@ -119,8 +118,7 @@ def write_prompts_file(run: Run, path: Path) -> int:
     count = 0
     with path.open("w", encoding="utf-8") as fh:
         for prompt in prompts.iterator():
-            # safe_value: prompts stored before the input gate may hold lone surrogates, which no file encodes.
-            row = {"prompt_id": prompt.pk, "prompt": safe_value(prompt.messages), "reference": prompt.reference or None}
+            row = {"prompt_id": prompt.pk, "prompt": prompt.messages, "reference": prompt.reference or None}
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1
     if count == 0:
