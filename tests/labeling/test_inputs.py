@@ -193,6 +193,18 @@ def test_admin_prompt_list_renders_a_stored_surrogate(client, stored_surrogate):
 
 
 @needs_sqlite
+def test_pages_showing_a_stored_surrogate_render(client, project, stored_surrogate):
+    from tests.factories import make_user
+
+    comparison = make_comparison(project, prompt=stored_surrogate)
+    client.force_login(make_user(staff=True))
+    for url in [f"/admin/labeling/prompt/{stored_surrogate.pk}/change/", f"/projects/{project.pk}/rank/"]:
+        response = client.get(url)
+        assert response.status_code == 200 and "before the gate \ufffd here" in response.content.decode(), url
+    assert client.get(f"/admin/labeling/comparison/{comparison.pk}/change/").status_code == 200
+
+
+@needs_sqlite
 def test_prompt_export_of_a_stored_surrogate_succeeds(manager_api, project, stored_surrogate):
     response = manager_api.post(f"/api/projects/{project.pk}/exports/", {"kind": "prompt", "test_fraction": 0}, format="json")
     assert response.status_code == 201, response.content
