@@ -75,9 +75,10 @@ def test_two_workers_run_a_dozen_queued_runs_once_each_and_survive_one_being_kil
     host = socket.gethostname()
     try:
         names = {f"{host}:{victim.pid}", f"{host}:{survivor.pid}"}
-        both_running = lambda: set(Run.objects.filter(status=RunStatus.RUNNING).values_list("worker", flat=True)) == names  # noqa: E731
-        _wait_for(both_running, 60, "both workers to be running a run")
-        running = list(Run.objects.filter(status=RunStatus.RUNNING))
+        training = Run.objects.filter(status=RunStatus.RUNNING, pid__isnull=False)  # job process spawned
+        both_running = lambda: set(training.values_list("worker", flat=True)) == names  # noqa: E731
+        _wait_for(both_running, 60, "both workers to be running a job")
+        running = list(training)
         killed_run = next(r for r in running if r.worker == f"{host}:{victim.pid}")
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
@@ -95,7 +96,10 @@ def test_two_workers_run_a_dozen_queued_runs_once_each_and_survive_one_being_kil
 
     finished = list(Run.objects.filter(pk__in=ids))
     executions = Counter(int(line.split()[0]) for line in ledger.read_text().splitlines())
-    assert set(executions) == set(ids) and set(executions.values()) == {1}  # every run, exactly once
+    # Every run executed exactly once; the killed one at most once (its job may be killed by the
+    # survivor before it got as far as writing its line).
+    assert {pk: executions[pk] for pk in ids if pk != killed_run.pk} == {pk: 1 for pk in ids if pk != killed_run.pk}
+    assert executions[killed_run.pk] <= 1 and set(executions) <= set(ids)
     by_status = Counter(r.status for r in finished)
     assert by_status == {RunStatus.SUCCEEDED: len(ids) - 1, RunStatus.FAILED: 1}
     killed_run.refresh_from_db()
