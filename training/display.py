@@ -85,8 +85,9 @@ def _better(name: str, first: float, last: float) -> bool | None:
 
 def key_figures(series: dict[str, list[tuple[float, float]]]) -> list[KeyFigure]:
     """Return the headline metrics as first -> last value (metrics with two or more points)."""
-    ordered = [n for n in KEY_METRICS if len(series.get(n, [])) >= 2]
-    ordered += sorted(n for n, pts in series.items() if len(pts) >= 2 and n not in ordered)
+    moving = charted(series)  # a flat line (a constant learning rate) says nothing before -> after
+    ordered = [n for n in KEY_METRICS if n in moving]
+    ordered += sorted(n for n in moving if n not in ordered)
     figures = []
     for name in ordered[:HEADLINE_SIZE]:
         first, last = series[name][0][1], series[name][-1][1]

@@ -193,6 +193,18 @@ def test_admin_prompt_list_renders_a_stored_surrogate(client, stored_surrogate):
 
 
 @needs_sqlite
+def test_pages_showing_a_stored_surrogate_render(client, project, stored_surrogate):
+    from tests.factories import make_user
+
+    comparison = make_comparison(project, prompt=stored_surrogate)
+    client.force_login(make_user(staff=True))
+    for url in [f"/admin/labeling/prompt/{stored_surrogate.pk}/change/", f"/projects/{project.pk}/rank/"]:
+        response = client.get(url)
+        assert response.status_code == 200 and "before the gate \ufffd here" in response.content.decode(), url
+    assert client.get(f"/admin/labeling/comparison/{comparison.pk}/change/").status_code == 200
+
+
+@needs_sqlite
 def test_prompt_export_of_a_stored_surrogate_succeeds(manager_api, project, stored_surrogate):
     response = manager_api.post(f"/api/projects/{project.pk}/exports/", {"kind": "prompt", "test_fraction": 0}, format="json")
     assert response.status_code == 201, response.content
@@ -233,3 +245,18 @@ def test_generated_text_with_nul_or_surrogates_is_stored_with_replacement_charac
     )
     stored = list(comparison.responses.order_by("position").values_list("text", flat=True))
     assert stored == ["nul\ufffdhere", "lone \ufffd surrogate", "fine", "also fine"]
+
+
+def test_parquet_import_with_nul_names_the_row_and_writes_nothing(project, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from labeling.services.import_sources import parquet_source
+    from labeling.services.imports import ImportValidationError, prompts_import
+
+    rows = [{"prompt": "fine", "reference": "ok"}, {"prompt": "bad", "reference": "nul\x00inside"}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "p.parquet")
+    with pytest.raises(ImportValidationError) as exc:
+        prompts_import(project=project, source=parquet_source(tmp_path / "p.parquet"))
+    assert [(e["line"], e["field"]) for e in exc.value.errors] == [(2, "reference")] and "NUL" in str(exc.value)
+    assert Prompt.objects.count() == 0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from labeling.models import DatasetSnapshot, Role
@@ -12,6 +14,7 @@ from tests.factories import add_member, make_project, make_user
 from tests.training.helpers import current_policy
 from tests.training.loop_helpers import rank_new_comparisons
 from training.models import ModelKind, Run, RunStatus
+from training.runner.snapshot import snapshot_ensure
 from training.services.triggers import training_snapshot_create
 
 pytestmark = pytest.mark.django_db
@@ -91,6 +94,10 @@ def test_fresh_snapshot_with_filters_then_run_is_queued(client, ranked):
     assert response.status_code == 302 and response["Location"] == reverse("training:run-detail", args=[run.pk])
     assert (run.kind, run.status, run.config["beta"], run.created_by) == ("dpo", RunStatus.QUEUED, 0.2, manager)
     assert run.snapshot.params["min_agreement"] == 0.5 and run.snapshot.params["test_fraction"] == 0.3
+    # The request exported nothing: the snapshot waits, pending, for the run's worker.
+    assert run.snapshot.status == "pending" and not any(Path(settings.EXPORTS_DIR).rglob("*.jsonl"))
+    snapshot_ensure(run)  # what the worker does before starting the job
+    run.snapshot.refresh_from_db()
     assert run.snapshot.status == "succeeded" and run.snapshot.row_count == 6
 
 

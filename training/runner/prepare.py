@@ -12,9 +12,9 @@ from typing import Any
 
 from django.conf import settings
 
-from labeling.inputs import safe_value
 from labeling.models import Project
 from training.models import ModelVersion, Run
+from training.runner.snapshot import SnapshotNotReady, snapshot_ensure
 from training.selectors import PromptChoice, project_pointers, prompts_for_generation
 from training.services.configs import JobSpec, job_spec
 from training.services.registry import model_dir_is_complete
@@ -118,8 +118,7 @@ def write_prompts_file(run: Run, path: Path) -> int:
     count = 0
     with path.open("w", encoding="utf-8") as fh:
         for prompt in prompts.iterator():
-            # safe_value: prompts stored before the input gate may hold lone surrogates, which no file encodes.
-            row = {"prompt_id": prompt.pk, "prompt": safe_value(prompt.messages), "reference": prompt.reference or None}
+            row = {"prompt_id": prompt.pk, "prompt": prompt.messages, "reference": prompt.reference or None}
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1
     if count == 0:
@@ -194,7 +193,11 @@ def job_env(run_id: int | None) -> dict[str, str]:
 
 
 def run_prepare(run: Run) -> PreparedJob:
-    """Create the run directory and config.json and return how to start the job."""
+    """Export the run's pending snapshot, create the run directory and config.json, and return how to start the job."""
+    try:
+        snapshot_ensure(run)
+    except SnapshotNotReady as exc:
+        raise PrepareError(str(exc)) from exc
     try:
         spec = job_spec(run.kind)
     except Exception as exc:  # noqa: BLE001 - an unimportable job is the run's failure, not the worker's

@@ -24,7 +24,7 @@ from training.services.configs import config_validate
 from training.services.generation import generation_round_start
 from training.services.registry import model_promote
 from training.services.runs import ChainPosition
-from training.services.triggers import TrainRequest, held_out_prompt_ids, train_start, training_snapshot_create
+from training.services.triggers import TrainRequest, held_out_prompt_ids, train_start, training_snapshot_request
 
 logger = logging.getLogger(__name__)
 
@@ -40,15 +40,15 @@ def schedule_kind_config(schedule: Schedule, kind: str) -> dict[str, Any]:
 
 
 def recipe_start(*, schedule: Schedule, user: Any = None, reason: str = "") -> Run:
-    """Export a fresh snapshot with the schedule's filters and queue the recipe's first step."""
+    """Queue the recipe's first step on a fresh snapshot with the schedule's filters (exported by the worker)."""
     kind = RECIPES[schedule.recipe][0]
     config = schedule_kind_config(schedule, kind)
-    config_validate(kind, config)  # refuse before exporting anything
+    config_validate(kind, config)  # refuse before storing a snapshot
     params = (schedule.config or {}).get(SNAPSHOT_KEY) or {}
-    # Every chain starts from its own snapshot: the data it trains on and the prompts it holds out.
-    snapshot = training_snapshot_create(project=schedule.project, params=params, user=user, kind=export_kind(kind))
-    chain = ChainPosition(recipe=schedule.recipe, index=0, reason=reason, snapshot=snapshot)
-    request = TrainRequest(kind=kind, config=config, snapshot=snapshot, chain=chain)
+    # Every chain starts from its own fresh snapshot (train_start stores it pending on the chain):
+    # the data it trains on and the prompts it holds out.
+    chain = ChainPosition(recipe=schedule.recipe, index=0, reason=reason)
+    request = TrainRequest(kind=kind, config=config, snapshot_params=params, chain=chain)
     return train_start(project=schedule.project, request=request, user=user, schedule=schedule)
 
 
@@ -164,7 +164,7 @@ def _after_sft(run: Run) -> tuple[dict[str, Any], Run | None]:
         snapshot = run.chain_step.snapshot
         if reads_snapshot(kind):
             params = (run.schedule.config or {}).get(SNAPSHOT_KEY) or {}
-            snapshot = training_snapshot_create(project=run.project, params=params, kind=export_kind(kind))
+            snapshot = training_snapshot_request(project=run.project, params=params, kind=export_kind(kind))
         request = TrainRequest(kind=kind, config=schedule_kind_config(run.schedule, kind), snapshot=snapshot,
                                base=candidate, chain=ChainPosition(recipe=run.chain_step.recipe, index=index, snapshot=snapshot))
         return train_start(project=run.project, request=request, schedule=run.schedule, parent_run=run)

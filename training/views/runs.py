@@ -53,6 +53,7 @@ def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
         "run": run,
         "project": run.project,
         "can_manage": True,
+        "tracking": selectors.run_tracking(run),  # server paths: the run page is for managers
         "key_figures": display.key_figures(series),
         "latest": {k: v for k, v in latest.items() if k not in charts},
         "charts": run_charts(charts, headline=_headline(run.kind)),

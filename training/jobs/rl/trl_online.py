@@ -8,7 +8,7 @@ template, which is how RewardTrainer rendered the pairs it learnt from.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class OnlineJobConfig:
     num_iterations: int = 1  # optimisation passes per generated batch
     logging_steps: int = 1  # log (and write metrics) every N steps
     seed: int = 0
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # trackers fed the run's metrics: tensorboard, wandb, mlflow, trackio
     use_vllm: bool = False  # generate with vLLM (CUDA only; TRL's use_vllm)
     vllm_mode: str = "colocate"  # "colocate" (inside the trainer) or "server" (`trl vllm-serve`)
     vllm_server_base_url: str = ""  # server mode: e.g. http://10.0.0.2:8000
@@ -49,6 +50,7 @@ class OnlineJobConfig:
     def validate(self) -> None:
         """Raise ConfigError naming the first out-of-range field."""
         check_vllm_fields(self)
+        common.check_job_options(self)
         if self.learning_rate is not None:  # None = auto (training/jobs/defaults.py)
             check_range("learning_rate", self.learning_rate, low=0.0, high=1.0)
         if self.num_train_epochs is not None:
