@@ -16,7 +16,16 @@ from django.utils import timezone
 from labeling.access import projects_for_user
 from labeling.models import Comparison, Preference, Project, Prompt, Ranking
 from training.kinds import RECIPES, training_kinds
-from training.models import ACTIVE_RUN_STATUSES, ChainStep, MetricPoint, ModelVersion, ProjectModels, Run, Schedule
+from training.models import (
+    ACTIVE_RUN_STATUSES,
+    ChainStep,
+    MetricPoint,
+    ModelKind,
+    ModelVersion,
+    ProjectModels,
+    Run,
+    Schedule,
+)
 
 
 class PromptChoice:
@@ -67,6 +76,16 @@ def project_pointers(project: Project) -> ProjectModels:
     """Return the project's current policy/reward pointers (unsaved and empty when none exist)."""
     found = ProjectModels.objects.select_related("policy", "reward").filter(project=project).first()
     return found or ProjectModels(project=project)
+
+
+def reward_model_missing(project: Project) -> str | None:
+    """Say why the project has no usable reward model, naming the real state (None when one is current)."""
+    if project_pointers(project).reward_id:
+        return None
+    latest = ModelVersion.objects.filter(project=project, kind=ModelKind.REWARD).order_by("-id").first()
+    if latest is not None:
+        return f"{latest.name} exists but is not current — make it current on its model page"
+    return "none has been trained yet; train one (kind reward) first"
 
 
 def runs_for_project(project: Project) -> QuerySet[Run]:

@@ -24,6 +24,10 @@ class GenerateRoundForm(JobConfigForm):
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         self.project = project
         super().__init__(*args, **kwargs)
+        if "seed" in self.fields:  # empty: the service draws a new seed for every round
+            self.fields["seed"].required = False
+            self.fields["seed"].initial = None
+            self.fields["seed"].help_text = "Empty: a new seed every round. Set one only to repeat a round exactly."
         sizes = generation_round_sizes(project)
         self.fields["which"].choices = [
             (choice, f"{label} — {_creates(sizes[choice], project.k)}" if choice in sizes else label)

@@ -36,6 +36,7 @@ def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
         "charts": run_charts(selectors.run_metric_series(run)),
         "versions": list(run.model_versions.all()),
         "chain": selectors.run_chain_step(run),
+        "current_ids": selectors.current_model_ids(request.user),
     }
 
 
