@@ -1,15 +1,16 @@
 """Benchmark the annotation loop over HTTP: C annotators claim and submit against a real server.
 
-    DEBUG=1 .venv/bin/python bench/annotation_loop.py                      # SQLite, var/bench/
-    DEBUG=1 .venv/bin/python bench/annotation_loop.py --database-url postgres://postgres@127.0.0.1:5432/prefloop_bench
-    ... --sizes 1000 --concurrency 1,8 --seconds 5                          # a quick look
+    .venv/bin/python bench/annotation_loop.py                       # SQLite and PostgreSQL, C = 1, 8, 32
+    .venv/bin/python bench/annotation_loop.py --databases sqlite --tasks 200 --concurrency 1,8
 
-For each project size (comparisons, K = 4, overlap 1) it seeds the data with bulk inserts (kept
-and reused next time), starts gunicorn (threads) on a loopback port against the same database,
-and runs C = 1, 8, 32 simulated annotators (threads, one keep-alive HTTP connection each) that
-claim (POST .../comparisons/next/) and submit (POST .../ranking/) in a loop for a bounded time.
-It prints loops/s and p50/p95/p99 latency per call, and the SQL queries one claim + submit
-makes at each size (counted in-process with CaptureQueriesContext): these must not grow with N.
+For each database it seeds a project of `--tasks` comparisons (K = 4, overlap 1), starts
+gunicorn (gthread) on a loopback port with `bench.bare:application` (PrefLoop plus the bare
+limit's two endpoints, same process), and at each C runs C annotators (threads, one keep-alive
+connection each) that claim (POST …/comparisons/next/) and submit (POST …/ranking/?next=false)
+until the pool is empty, twice: against PrefLoop and against the bare limit. It prints loops/s,
+claim and submit p50/p95/p99, the server's CPU per loop (all gunicorn processes, from /proc),
+errors by status, tasks served to two annotators, SQL statements per loop (one loop counted
+in-process, transaction control included) and the ratio PrefLoop / bare.
 """
 
 from __future__ import annotations
@@ -27,27 +28,23 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BATCH = 5000
+PG_URL = "postgres://postgres@127.0.0.1:5432/prefloop_bench"
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _env(database_url: str) -> dict[str, str]:
-    """Environment for this process and the server: production-like settings on plain HTTP."""
+    """Environment for the server (and the seeding, run in a subprocess): production-like, plain HTTP."""
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=database_url,
-        DEBUG="0",
-        SECRET_KEY=env.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
-        SECURE_SSL_REDIRECT="0",
-        SESSION_COOKIE_SECURE="0",
-        CSRF_COOKIE_SECURE="0",
-        SECURE_HSTS_SECONDS="0",
-        LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_URL=database_url, DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1,localhost,testserver", SECURE_SSL_REDIRECT="0", SESSION_COOKIE_SECURE="0",
+        CSRF_COOKIE_SECURE="0", SECURE_HSTS_SECONDS="0", LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="config.settings",
+        PYTHONPATH=str(ROOT),
     )
     return env
 
@@ -56,70 +53,58 @@ def _ensure_postgres_database(url: str) -> None:
     import psycopg
 
     name = url.rsplit("/", 1)[1].split("?")[0]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def _setup_django(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
+def prepare(tasks: int, annotators: int) -> dict:
+    """In a subprocess with the bench's environment: migrate, seed, reset, count one loop's SQL."""
     import django
 
     django.setup()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
+    project, users, tokens = _seed(tasks, annotators)
+    statements = _count_statements(project)
+    _reset(project)
+    return {"project": project.pk, "users": users, "tokens": tokens, "statements": statements}
 
 
-def _seed(size: int, annotators: int):  # type: ignore[no-untyped-def]
-    """Create (or reuse) a project with `size` comparisons of 4 responses, and annotators with tokens."""
+def _seed(tasks: int, annotators: int):  # type: ignore[no-untyped-def]
     from django.contrib.auth import get_user_model
-    from django.db import transaction
     from rest_framework.authtoken.models import Token
 
     from labeling.models import Comparison, Membership, Project, Prompt, Response
 
-    project, _ = Project.objects.get_or_create(slug=f"bench-loop-{size}", defaults={"name": f"Bench {size}", "k": 4, "overlap": 1})
+    project, _ = Project.objects.get_or_create(slug=f"bench-loop-{tasks}", defaults={"name": f"Bench {tasks}", "k": 4, "overlap": 1})
     have = Comparison.objects.filter(project=project).count()
-    started = time.perf_counter()
-    for start in range(have, size, BATCH):
-        n = min(BATCH, size - start)
-        with transaction.atomic():
-            prompts = Prompt.objects.bulk_create(
-                [
-                    Prompt(project=project, messages=[{"role": "user", "content": f"Bench question {i}?"}],
-                           content_hash=hashlib.sha256(f"{size}:{i}".encode()).hexdigest())
-                    for i in range(start, start + n)
-                ]
-            )
-            comparisons = Comparison.objects.bulk_create([Comparison(project=project, prompt=p) for p in prompts])
-            Response.objects.bulk_create(
-                [Response(comparison=c, position=j, text=f"Answer {j} " * 20) for c in comparisons for j in range(4)]
-            )
-    if size > have:
-        print(f"  seeded {size - have} comparisons in {time.perf_counter() - started:.1f} s")
-    User = get_user_model()
-    tokens = []
+    prompts = Prompt.objects.bulk_create(
+        [Prompt(project=project, messages=[{"role": "user", "content": f"Bench question {i}?"}],
+                content_hash=hashlib.sha256(f"{tasks}:{i}".encode()).hexdigest()) for i in range(have, tasks)]
+    )
+    comparisons = Comparison.objects.bulk_create([Comparison(project=project, prompt=p) for p in prompts])
+    Response.objects.bulk_create([Response(comparison=c, position=j, text=f"Answer {j} " * 20) for c in comparisons for j in range(4)])
+    users, tokens = [], []
     for n in range(annotators):
-        user, _ = User.objects.get_or_create(username=f"bench{n}")
+        user, _ = get_user_model().objects.get_or_create(username=f"bench{n}")
         Membership.objects.get_or_create(project=project, user=user)
+        users.append(user.pk)
         tokens.append(Token.objects.get_or_create(user=user)[0].key)
-    return project, tokens
+    return project, users, tokens
 
 
 def _reset(project) -> None:  # type: ignore[no-untyped-def]
-    """Forget earlier runs' work so every run starts from an untouched pool."""
     from labeling.models import Assignment, Comparison, Ranking
 
     Ranking.objects.filter(comparison__project=project).delete()
     Assignment.objects.filter(comparison__project=project).delete()
-    Comparison.objects.filter(project=project, ranking_count__gt=0).update(ranking_count=0, complete=False)
+    Comparison.objects.filter(project=project).update(ranking_count=0, complete=False)
 
 
-def _count_queries(project) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    """Count SQL queries of one claim request and one submit request, in-process."""
+def _count_statements(project) -> int:  # type: ignore[no-untyped-def]
+    """SQL statements of one claim + one submit request, in-process (as the statement-budget test counts)."""
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -132,13 +117,12 @@ def _count_queries(project) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     Membership.objects.get_or_create(project=project, user=user)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    with CaptureQueriesContext(connection) as claim_queries:
+    with CaptureQueriesContext(connection) as queries:
         body = client.post(f"/api/projects/{project.pk}/comparisons/next/").json()
-    order = [[r["id"]] for r in body["responses"]]
-    with CaptureQueriesContext(connection) as submit_queries:
-        status = client.post(f"/api/comparisons/{body['id']}/ranking/", {"order": order}, format="json").status_code
+        order = [[r["id"]] for r in body["responses"]]
+        status = client.post(f"/api/comparisons/{body['id']}/ranking/?next=false", {"order": order}, format="json").status_code
     assert status == 201, status
-    return len(claim_queries), len(submit_queries)
+    return len(queries)
 
 
 def _free_port() -> int:
@@ -148,11 +132,8 @@ def _free_port() -> int:
 
 
 def _start_server(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen:
-    cmd = [
-        sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-        "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
-        "--keep-alive", "30", "--log-level", "warning",
-    ]
+    cmd = [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "bench.bare:application",
+           "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads), "--log-level", "warning"]
     server = subprocess.Popen(cmd, cwd=ROOT, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -167,42 +148,59 @@ def _start_server(env: dict[str, str], port: int, workers: int, threads: int) ->
     raise RuntimeError("the server did not start within 60 s")
 
 
+def _server_cpu_s(master: int) -> float:
+    """CPU seconds (user + system) of the gunicorn master and its workers."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == master or ppid == master:
+            total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
 @dataclass
 class Tally:
     claim_ms: list[float] = field(default_factory=list)
     submit_ms: list[float] = field(default_factory=list)
     loops: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: Counter = field(default_factory=Counter)
+    served: Counter = field(default_factory=Counter)  # comparison id -> annotators it was given to
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _call(conn: http.client.HTTPConnection, token: str, path: str, body: dict | None = None) -> tuple[int, bytes, float]:
+def _call(conn: http.client.HTTPConnection, headers: dict[str, str], path: str, body: dict | None = None) -> tuple[int, bytes, float]:
     data = json.dumps(body).encode() if body is not None else b""
-    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json", "Content-Length": str(len(data))}
     started = time.perf_counter()
-    conn.request("POST", path, body=data, headers=headers)
+    conn.request("POST", path, body=data, headers=headers | {"Content-Type": "application/json", "Content-Length": str(len(data))})
     response = conn.getresponse()
     payload = response.read()
     return response.status, payload, (time.perf_counter() - started) * 1000
 
 
-def _annotate(port: int, project_id: int, token: str, stop_at: float, max_loops: int, tally: Tally) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    claims, submits, loops = [], [], 0
+def _annotate(port: int, paths: tuple[str, str], headers: dict[str, str], tally: Tally) -> None:
+    claim_path, submit_path = paths
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    claims, submits, served, errors, loops = [], [], [], Counter(), 0
     try:
-        while loops < max_loops and time.monotonic() < stop_at:
-            status, payload, ms = _call(conn, token, f"/api/projects/{project_id}/comparisons/next/")
+        while True:
+            status, payload, ms = _call(conn, headers, claim_path)
             claims.append(ms)
             if status != 200:
                 if status != 204:
-                    tally.errors.append(f"claim {status}: {payload[:200]!r}")
+                    errors[f"claim {status}"] += 1
                 break
             item = json.loads(payload)
+            served.append(item["id"])
             order = [[r["id"]] for r in item["responses"]]
-            status, payload, ms = _call(conn, token, f"/api/comparisons/{item['id']}/ranking/", {"order": order, "idempotency_key": uuid.uuid4().hex})
+            body = {"order": order, "idempotency_key": uuid.uuid4().hex}
+            status, payload, ms = _call(conn, headers, submit_path.format(id=item["id"]), body)
             submits.append(ms)
             if status != 201:
-                tally.errors.append(f"submit {status}: {payload[:200]!r}")
+                errors[f"submit {status}"] += 1
                 break
             loops += 1
     finally:
@@ -211,78 +209,105 @@ def _annotate(port: int, project_id: int, token: str, stop_at: float, max_loops:
             tally.claim_ms += claims
             tally.submit_ms += submits
             tally.loops += loops
+            tally.errors += errors
+            tally.served.update(set(served))
 
 
-def _percentiles(values: list[float]) -> str:
-    if len(values) < 2:
-        return "n/a"
-    q = statistics.quantiles(values, n=100, method="inclusive")
-    return f"p50 {q[49]:6.1f}  p95 {q[94]:6.1f}  p99 {q[98]:6.1f} ms"
-
-
-def _run(port: int, project_id: int, tokens: list[str], seconds: float, max_loops: int) -> None:
+def _run(port: int, master: int, workers: list[tuple[tuple[str, str], dict[str, str]]]) -> dict:
     tally = Tally()
-    started = time.perf_counter()
-    stop_at = time.monotonic() + seconds
-    threads = [
-        threading.Thread(target=_annotate, args=(port, project_id, token, stop_at, max_loops, tally)) for token in tokens
-    ]
+    cpu_before, started = _server_cpu_s(master), time.perf_counter()
+    threads = [threading.Thread(target=_annotate, args=(port, paths, headers, tally)) for paths, headers in workers]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
-    print(f"  C={len(tokens):<3} loops {tally.loops:5d} in {elapsed:5.1f} s = {tally.loops / elapsed:7.1f} loops/s")
-    print(f"         claim   {_percentiles(tally.claim_ms)}")
-    print(f"         submit  {_percentiles(tally.submit_ms)}")
-    if tally.errors:
-        print(f"         ERRORS {len(tally.errors)}: {tally.errors[0]}")
+    cpu = _server_cpu_s(master) - cpu_before
+    return {
+        "loops_s": tally.loops / elapsed, "loops": tally.loops, "claim": _quantiles(tally.claim_ms),
+        "submit": _quantiles(tally.submit_ms), "cpu_ms": 1000 * cpu / max(tally.loops, 1),
+        "errors": dict(tally.errors), "twice": sum(1 for n in tally.served.values() if n > 1),
+    }
+
+
+def _quantiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        return (values[0],) * 3 if values else (float("nan"),) * 3
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return q[49], q[94], q[98]
+
+
+def _prepare_in_subprocess(env: dict[str, str], tasks: int, annotators: int) -> dict:
+    code = f"import json, bench.annotation_loop as b; print('PREPARED' + json.dumps(b.prepare({tasks}, {annotators})))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.split("PREPARED", 1)[1])
+
+
+def _reset_in_subprocess(env: dict[str, str], project: int) -> None:
+    code = ("import django; django.setup(); from labeling.models import Project; "
+            f"import bench.annotation_loop as b; b._reset(Project.objects.get(pk={project}))")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
+
+
+def bench_database(url: str, args: argparse.Namespace, levels: list[int]) -> list[tuple]:
+    env = _env(url)
+    info = _prepare_in_subprocess(env, args.tasks, max(levels))
+    port = _free_port()
+    server = _start_server(env, port, args.workers, args.threads)
+    rows = []
+    try:
+        for level in levels:
+            for mode in ("prefloop", "bare"):
+                _reset_in_subprocess(env, info["project"])
+                if mode == "prefloop":
+                    paths = (f"/api/projects/{info['project']}/comparisons/next/", "/api/comparisons/{id}/ranking/?next=false")
+                    workers = [(paths, {"Authorization": f"Token {t}"}) for t in info["tokens"][:level]]
+                else:
+                    paths = (f"/bare/claim/{info['project']}/", "/bare/submit/{id}/")
+                    workers = [(paths, {"X-User": str(u)}) for u in info["users"][:level]]
+                rows.append((level, mode, _run(port, server.pid, workers)))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    _reset_in_subprocess(env, info["project"])
+    return [("statements", info["statements"])] + rows
+
+
+def _print(vendor: str, rows: list[tuple]) -> None:
+    statements = rows[0][1]
+    print(f"\n{vendor}: SQL statements per claim + submit (in-process, transaction control included): {statements}")
+    print(f"{'C':>3} {'server':8} {'loops/s':>8} {'claim p50/p95/p99 ms':>22} {'submit p50/p95/p99 ms':>22} "
+          f"{'CPU ms/loop':>11} {'errors':>8} {'twice':>5} {'ratio':>6}")
+    bare = {level: result for level, mode, result in rows[1:] if mode == "bare"}
+    for level, mode, r in rows[1:]:
+        ratio = f"{r['loops_s'] / bare[level]['loops_s']:.2f}" if mode == "prefloop" else ""
+        claim = "/".join(f"{x:.0f}" for x in r["claim"])
+        submit = "/".join(f"{x:.0f}" for x in r["submit"])
+        errors = ",".join(f"{k}×{v}" for k, v in r["errors"].items()) or "0"
+        print(f"{level:>3} {mode:8} {r['loops_s']:8.1f} {claim:>22} {submit:>22} {r['cpu_ms']:11.1f} {errors:>8} {r['twice']:>5} {ratio:>6}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", default=f"sqlite:///{ROOT / 'var' / 'bench' / 'annotation_loop.sqlite3'}")
-    parser.add_argument("--sizes", default="1000,100000", help="Comparisons per project, comma-separated.")
+    parser.add_argument("--databases", default="sqlite,postgres", help="sqlite and/or postgres, comma-separated")
+    parser.add_argument("--postgres-url", default=PG_URL)
+    parser.add_argument("--sqlite-path", default=str(ROOT / "var" / "bench" / "annotation_loop.sqlite3"))
+    parser.add_argument("--tasks", type=int, default=300, help="Comparisons in the pool; every run ranks them all.")
     parser.add_argument("--concurrency", default="1,8,32", help="Simulated annotators, comma-separated.")
-    parser.add_argument("--seconds", type=float, default=10.0, help="Time limit per run.")
-    parser.add_argument("--loops", type=int, default=500, help="Loop limit per annotator per run.")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn processes")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn process")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
     levels = [int(c) for c in args.concurrency.split(",")]
-
-    if args.database_url.startswith("sqlite:///"):
-        Path(args.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    else:
-        _ensure_postgres_database(args.database_url)
-    env = _env(args.database_url)
-    _setup_django(env)
-    from django.db import connection
-
-    print(f"database: {connection.vendor} ({args.database_url}); server: gunicorn {args.workers} workers × {args.threads} threads")
-    counts = {}
-    for size in sizes:
-        print(f"N = {size} comparisons")
-        project, tokens = _seed(size, max(levels))
-        _reset(project)
-        counts[size] = _count_queries(project)
-        connection.close()  # the server needs the database now; SQLite especially
-        port = _free_port()
-        server = _start_server(env, port, args.workers, args.threads)
-        try:
-            for level in levels:
-                _reset(project)
-                connection.close()
-                _run(port, project.pk, tokens[:level], args.seconds, args.loops)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-    print("SQL queries per claim + submit (one request each, in-process):")
-    for size, (claim, submit) in counts.items():
-        print(f"  N = {size:>7}: claim {claim} + submit {submit} = {claim + submit}")
-    totals = {c + s for c, s in counts.values()}
-    print("  equal at every size: " + ("yes" if len(totals) == 1 else "NO"))
+    print(f"{args.tasks} tasks (K = 4, overlap 1) per run; gunicorn {args.workers} × {args.threads} threads; "
+          f"{os.cpu_count()} CPUs shared with the client threads (and whatever else runs on the machine)")
+    for name in args.databases.split(","):
+        if name == "sqlite":
+            Path(args.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{args.sqlite_path}"
+        else:
+            _ensure_postgres_database(args.postgres_url)
+            url = args.postgres_url
+        _print(name, bench_database(url, args, levels))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import ParseError, PermissionDenied
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,14 +27,12 @@ from labeling.access import project_get_for_member, projects_for_user, require_m
 from labeling.models import Comparison, Membership, Preference, Project
 from labeling.selectors import lease_for_member
 from labeling.services import (
-    ImportValidationError,
     ProjectError,
     RankingConflict,
     RankingError,
     comparison_claim_next,
     comparison_skip,
     project_create,
-    prompts_import,
     ranking_submit,
 )
 
@@ -84,33 +82,6 @@ class ProjectDetailApi(APIView):
         project = project_get_for_member(request.user, pk)
         roles = dict(Membership.objects.filter(user=request.user, project=project).values_list("project_id", "role"))
         return Response(s.ProjectSerializer(project, context={"request": request, "roles": roles}).data)
-
-
-class ProjectImportApi(APIView):
-    # JSON bodies are capped by DATA_UPLOAD_MAX_MEMORY_SIZE (413 beyond); larger imports go as a file.
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
-
-    @extend_schema(
-        request={"multipart/form-data": s.ImportRequestSerializer, "application/json": s.ImportRequestSerializer},
-        responses={200: s.ImportResultSerializer, 400: ERROR, 403: ERROR, 404: NOT_FOUND, 413: ERROR},
-        summary="Import prompts (JSONL/CSV file or JSON rows), all or nothing; managers only",
-    )
-    def post(self, request: Request, pk: int) -> Response:
-        project = project_get_for_member(request.user, pk)
-        require_manager(request.user, project)
-        data = request.data
-        if not isinstance(data, dict | list):
-            return _error("body", 'must be a JSON object {"rows": [...]} (or a list of rows), or a multipart "file"')
-        upload = request.FILES.get("file")
-        rows = data if isinstance(data, list) else data.get("rows")  # a bare JSON list is the rows
-        if upload is None and rows is None:
-            return _error("file", 'send a multipart "file" or a JSON body {"rows": [...]}')
-        fmt = (data.get("format") if not isinstance(data, list) else None) or None
-        try:
-            result = prompts_import(project=project, upload=upload, rows=rows, fmt=fmt, user=request.user)
-        except ImportValidationError as exc:
-            return Response({"detail": exc.summary(), "errors": exc.errors, "total": exc.total}, status=400)
-        return Response(s.ImportResultSerializer(result).data)
 
 
 class ComparisonNextApi(APIView):

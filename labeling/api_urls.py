@@ -2,12 +2,13 @@
 
 from django.urls import path
 
-from labeling import api, api_people
+from labeling import api, api_imports, api_people
 
 urlpatterns = [
     path("projects/", api.ProjectListApi.as_view(), name="api-project-list"),
     path("projects/<int:pk>/", api.ProjectDetailApi.as_view(), name="api-project-detail"),
-    path("projects/<int:pk>/import/", api.ProjectImportApi.as_view(), name="api-project-import"),
+    path("projects/<int:pk>/import/", api_imports.ProjectImportApi.as_view(), name="api-project-import"),
+    path("projects/<int:pk>/import/preview/", api_imports.ProjectImportPreviewApi.as_view(), name="api-project-import-preview"),
     path("projects/<int:pk>/comparisons/next/", api.ComparisonNextApi.as_view(), name="api-comparison-next"),
     path("projects/<int:pk>/preferences/", api.PreferenceListApi.as_view(), name="api-preference-list"),
     path("comparisons/<int:pk>/ranking/", api.ComparisonRankingApi.as_view(), name="api-comparison-ranking"),

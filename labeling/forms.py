@@ -134,8 +134,16 @@ class MemberRemoveForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="JSONL or CSV, UTF-8.")
-    format = forms.ChoiceField(choices=[("", "From the file name"), ("jsonl", "JSONL"), ("csv", "CSV")], required=False)
+    file = forms.FileField(required=False, help_text="JSONL, CSV (UTF-8), Parquet, or a zipped datasets folder (save_to_disk).")
+    hub_id = forms.CharField(required=False, max_length=200, label="or a Hugging Face dataset id", help_text="e.g. trl-lib/ultrafeedback_binarized (needs a network).")
+    split = forms.CharField(required=False, max_length=100, help_text="For a folder or Hub dataset; empty = train.")
+    format = forms.ChoiceField(choices=[("", "From the file name"), ("jsonl", "JSONL"), ("csv", "CSV"), ("parquet", "Parquet")], required=False)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not data.get("file") and not data.get("hub_id"):
+            self.add_error("file", "This field is required (or give a Hugging Face dataset id).")
+        return data
 
 
 class ProjectForm(forms.Form):

@@ -4,8 +4,9 @@ PostgreSQL cannot store NUL in text or JSON, and a lone surrogate ("\\ud800", le
 not in Unicode) cannot be encoded as UTF-8, so either one fails far from where it came in
 (an admin page, an export, a generate run). Everything is checked here, at the door:
 `InputGateMiddleware` checks query strings, form fields and JSON bodies of every request;
-imports check each row with `check_value` so the error names the line. `safe_text` is the
-defensive half for text stored before the gate existed.
+imports check each row with `check_value` so the error names the line. The defensive half, for
+text stored before the gate existed or made by a model: `SafeJSONField` (prompt messages and
+tags read back clean) and `safe_text` (generated responses are stored clean).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
 
@@ -29,6 +31,7 @@ _JSON_STRINGS = re.compile(rb'"(?:[^"\\]+|\\.)*"', re.DOTALL)
 _JSON_BRACKETS = re.compile(rb"[\[\]{}]")
 _INTEGER = re.compile(r"[+-]?\d+")
 _LONG_PATH_NUMBER = re.compile(r"/(\d{19,})(?=/|$)")
+_ESCAPED_BAD_TEXT = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")  # in stored JSON text (pairs match too: rare, harmless)
 
 
 class InputRefused(ValueError):
@@ -72,6 +75,24 @@ def safe_value(value: Any) -> Any:
     if isinstance(value, dict):
         return {safe_value(key): safe_value(item) for key, item in value.items()}
     return value
+
+
+class SafeJSONField(models.JSONField):
+    """A JSONField whose reads replace NUL and lone surrogates (rows stored before the input gate).
+
+    SQLite kept "\\ud800" escapes inside JSON text, and every page, export or job that later
+    encoded such a value failed. Same column as JSONField, so migrations see a plain JSONField.
+    """
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        decoded = super().from_db_value(value, expression, connection)
+        if isinstance(value, str) and _ESCAPED_BAD_TEXT.search(value):  # a NUL or surrogate is always escaped
+            return safe_value(decoded)
+        return decoded
+
+    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+        name, _, args, kwargs = super().deconstruct()
+        return name, "django.db.models.JSONField", args, kwargs
 
 
 def _number_problem(value: Any) -> str | None:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from labeling.inputs import safe_text
+from labeling.inputs import SafeJSONField
 
 
 class Role(models.TextChoices):
@@ -65,10 +65,10 @@ class Prompt(models.Model):
     """A chat prompt to collect responses for."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
-    messages = models.JSONField(help_text='[{"role": "user", "content": "..."}]')
+    messages = SafeJSONField(help_text='[{"role": "user", "content": "..."}]')
     content_hash = models.CharField(max_length=64)
     external_id = models.CharField(max_length=200, blank=True)
-    tags = models.JSONField(default=list, blank=True)
+    tags = SafeJSONField(default=list, blank=True)
     reference = models.TextField(blank=True, help_text="Optional reference answer.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -83,7 +83,7 @@ class Prompt(models.Model):
     def last_user_text(self) -> str:
         for message in reversed(self.messages or []):
             if message.get("role") == "user":
-                return safe_text(message.get("content", ""))  # stored before the input gate: may not encode
+                return message.get("content", "")
         return ""
 
 

@@ -7,10 +7,10 @@ Pure functions over plain ranking rows (no database), so each metric has a known
   its values are the ranks the annotators gave it (tied responses share their average rank).
   1 = perfect agreement, 0 = what chance gives, below 0 = systematic disagreement.
   Krippendorff, "Computing Krippendorff's Alpha-Reliability" (2011), coincidence-matrix form.
-- Agreement with the consensus, per annotator: over comparisons that others ranked too, the
-  share of response pairs on which the annotator's strict preference matches the majority of
-  the *other* annotators (leave-one-out, so nobody agrees with themselves). Pairs the annotator
-  tied, or on which the others have no majority, are left out.
+- Agreement with the others, per annotator: on comparisons that others ranked too, for every
+  response pair the annotator ordered, each other annotator who ordered it too casts a vote;
+  the share of those votes that match the annotator's order (ties on either side left out).
+  With one other annotator it is their pairwise agreement; with many, agreement with the crowd.
 - Position bias, per annotator: how often the response shown first ends up in the best group,
   against what random display order gives (best-group size / K). A large positive gap means
   "picks whatever is on top".
@@ -55,8 +55,8 @@ class RankingRow:
 class AnnotatorQuality:
     annotator: str
     rankings: int
-    agreement: float | None  # share of pairs agreeing with the others' majority
-    agreement_pairs: int
+    agreement: float | None  # share of the other annotators' pair votes that match this annotator's
+    agreement_pairs: int  # votes compared
     first_shown_best: float | None  # share of rankings whose best group holds the first-shown response
     first_shown_expected: float | None  # the same share under random display order
     median_ms: float | None
@@ -157,24 +157,27 @@ def _pair_votes(order: Order) -> dict[tuple[int, int], int]:
     return votes
 
 
-def consensus_agreement(rows: Iterable[RankingRow]) -> dict[str, tuple[int, int]]:
-    """Return annotator -> (pairs agreeing with the others' majority, pairs compared)."""
+def consensus_agreement(rows: Iterable[RankingRow]) -> dict[str, tuple[float, int]]:
+    """Return annotator -> (other annotators' pair votes matching theirs, other votes compared).
+
+    For every response pair the annotator ordered strictly, each other annotator who also
+    ordered it strictly casts one vote; the annotator's agreement is the share of those votes
+    that go their way (ties on either side are left out).
+    """
     by_comparison: dict[int, list[RankingRow]] = defaultdict(list)
     for row in rows:
         by_comparison[row.comparison_id].append(row)
     tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for group in by_comparison.values():
         votes = [(row.annotator, _pair_votes(row.order)) for row in group]
-        totals: Counter[tuple[int, int]] = Counter()
-        for _, pairs in votes:
-            totals.update(pairs)
-        for annotator, pairs in votes:
+        for n, (annotator, pairs) in enumerate(votes):
             counts = tally[annotator]
-            for pair, vote in pairs.items():
-                others = totals[pair] - vote  # the other annotators' net vote on this pair
-                if others:
+            for m, (_, others) in enumerate(votes):
+                if m == n:
+                    continue
+                for pair in pairs.keys() & others.keys():
                     counts[1] += 1
-                    counts[0] += (others > 0) == (vote > 0)
+                    counts[0] += pairs[pair] == others[pair]
     return {name: (agree, total) for name, (agree, total) in tally.items()}
 
 

@@ -51,9 +51,14 @@ class ProjectCreateSerializer(serializers.Serializer):
 
 
 class ImportRequestSerializer(serializers.Serializer):
-    file = serializers.FileField(required=False, help_text="JSONL or CSV (multipart/form-data).")
-    format = serializers.ChoiceField(choices=["jsonl", "csv"], required=False, help_text="Default: from the file name.")
+    file = serializers.FileField(required=False, help_text="JSONL, CSV, Parquet, or a zipped save_to_disk folder (multipart/form-data).")
+    format = serializers.ChoiceField(choices=["jsonl", "csv", "parquet"], required=False, help_text="Default: from the file name.")
     rows = serializers.ListField(child=serializers.DictField(), required=False, help_text="JSON body instead of a file.")
+    hub_id = serializers.CharField(required=False, help_text="A Hugging Face Hub dataset id (needs a network).")
+    split = serializers.CharField(required=False, help_text="Split of a folder or Hub dataset (default: train).")
+    token = serializers.CharField(required=False, help_text="The token of a preview: import what was previewed.")
+    mapping = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False,
+                                    help_text='{field: column}, fields prompt, messages, chosen, rejected, margin, responses, id, tags, reference; JSON text in multipart.')
 
 
 class ImportResultSerializer(serializers.Serializer):
@@ -62,6 +67,21 @@ class ImportResultSerializer(serializers.Serializer):
     skipped_duplicates = serializers.IntegerField()
     created_comparisons = serializers.IntegerField()
     skipped_comparisons = serializers.IntegerField()
+    dialogues = serializers.IntegerField(help_text="Rows ending with an assistant turn (kept as the prompt's reference).")
+    pairs = serializers.IntegerField(help_text="chosen/rejected rows (2-response comparisons).")
+    mapping = serializers.DictField(child=serializers.CharField())
+
+
+class ImportPreviewSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send it back to /import/ with the reviewed mapping.")
+    source = serializers.CharField()
+    columns = serializers.ListField(child=serializers.CharField())
+    mapping = serializers.DictField(child=serializers.CharField())
+    fields = serializers.ListField(child=serializers.CharField())
+    total = serializers.IntegerField(allow_null=True)
+    unit = serializers.CharField(help_text="What error numbers count: line (JSONL/CSV) or row (tables).")
+    sample = serializers.ListField(child=serializers.DictField())
+    warning = serializers.CharField(help_text="Set when no column maps to the prompt yet.")
 
 
 class ChatMessageSerializer(serializers.Serializer):

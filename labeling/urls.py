@@ -35,6 +35,7 @@ urlpatterns = [
     path("projects/<int:project_id>/members/invite/", views.project_invite, name="project-invite"),
     path("invite/<str:uidb64>/<str:token>/", views.invite_accept, name="invite-accept"),
     path("projects/<int:project_id>/import/", views.project_import, name="project-import"),
+    path("projects/<int:project_id>/import/<str:token>/", views.project_import_progress, name="project-import-progress"),
     path("projects/<int:project_id>/data/", views.data_browse, name="data-browse"),
     path("projects/<int:project_id>/data/<int:comparison_id>/", views.data_comparison, name="data-comparison"),
 ]

@@ -70,7 +70,7 @@ class ModelDetailApi(APIView):
     @extend_schema(responses={200: ModelVersionSerializer, 404: NOT_FOUND}, summary="One registered model")
     def get(self, request: Request, pk: int) -> Response:
         version = selectors.model_version_get_for_member(request.user, pk)
-        return Response(ModelVersionSerializer(version, context={"current_ids": _current_ids(version.project)}).data)
+        return Response(ModelVersionSerializer(version, context={"request": request, "current_ids": _current_ids(version.project)}).data)
 
 
 class ModelPromoteApi(APIView):
@@ -85,7 +85,7 @@ class ModelPromoteApi(APIView):
             type(self).service(version=version)
         except ValidationError as exc:
             return validation_response(exc)
-        return Response(ModelVersionSerializer(version, context={"current_ids": _current_ids(version.project)}).data)
+        return Response(ModelVersionSerializer(version, context={"request": request, "current_ids": _current_ids(version.project)}).data)
 
 
 class ModelRollbackApi(ModelPromoteApi):
@@ -147,13 +147,13 @@ class ProjectRunListApi(generics.ListAPIView):
             return validation_response(exc, code=status.HTTP_409_CONFLICT)
         except ValidationError as exc:
             return validation_response(exc)
-        return Response(RunDetailSerializer(run).data, status=status.HTTP_201_CREATED)
+        return Response(RunDetailSerializer(run, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 class RunDetailApi(APIView):
     @extend_schema(responses={200: RunDetailSerializer, 404: NOT_FOUND}, summary="A run: status, progress, latest metrics, error")
     def get(self, request: Request, pk: int) -> Response:
-        return Response(RunDetailSerializer(selectors.run_get_for_member(request.user, pk)).data)
+        return Response(RunDetailSerializer(selectors.run_get_for_member(request.user, pk), context={"request": request}).data)
 
 
 class RunCancelApi(APIView):
@@ -162,4 +162,4 @@ class RunCancelApi(APIView):
     def post(self, request: Request, pk: int) -> Response:
         run = selectors.run_get_for_member(request.user, pk)
         require_manager(request.user, run.project)
-        return Response(RunDetailSerializer(run_cancel(run=run)).data)
+        return Response(RunDetailSerializer(run_cancel(run=run), context={"request": request}).data)

@@ -29,10 +29,11 @@ class Chart:
     right: int = WIDTH - RIGHT
     top: int = TOP
     bottom: int = HEIGHT - BOTTOM
+    label: str = ""  # a readable title for a headline metric ("" = the metric's name)
 
     @property
     def title(self) -> str:
-        return self.name.replace("_", " ")
+        return self.label or self.name.replace("_", " ")
 
     @property
     def x_label_x(self) -> str:
@@ -111,7 +112,15 @@ def line_chart(name: str, points: list[tuple[float, float]]) -> Chart:
     return chart
 
 
-def run_charts(series: dict[str, list[tuple[float, float]]]) -> list[Chart]:
-    """One chart per metric, loss first, then alphabetical."""
-    names = sorted(series, key=lambda n: (0 if n == "loss" else 1, n))
-    return [line_chart(name, series[name]) for name in names if series[name]]
+def run_charts(series: dict[str, list[tuple[float, float]]], headline: tuple[tuple[str, str], ...] = ()) -> list[Chart]:
+    """One chart per metric: the kind's headline metrics first (titled), then loss, then alphabetical."""
+    titles = dict(headline)
+    order = {name: i for i, (name, _) in enumerate(headline)}
+    names = sorted(series, key=lambda n: (order.get(n, len(order)), 0 if n == "loss" else 1, n))
+    charts = []
+    for name in names:
+        if series[name]:
+            chart = line_chart(name, series[name])
+            chart.label = titles.get(name, "")
+            charts.append(chart)
+    return charts

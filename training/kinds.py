@@ -43,6 +43,7 @@ class AfterStep(StrEnum):
 
     PROMOTE_REWARD = "promote_reward"  # make the reward model current, then the chain's next step
     EVALUATE = "evaluate"  # evaluate the new policy against the policy it started from
+    CONTINUE = "continue"  # the chain's next step starts from the new policy (sft -> dpo, sft -> reward)
     GATE = "gate"  # promote the candidate when the win rate passes, then maybe generate
     END = "end"  # the chain ends (the next round is out for ranking)
 
@@ -58,6 +59,8 @@ class KindSpec:
     started_by: StartedBy = StartedBy.MANAGER
     train_now: bool = False  # offered on the "Train now" page (generate has its own form)
     after: AfterStep = AfterStep.END
+    export_kind: str = "preference"  # the snapshot kind a Reads.SNAPSHOT kind trains on (labeling/exports)
+    headline: tuple[tuple[str, str], ...] = ()  # (metric, title) charted first on the run page
 
     @property
     def startable(self) -> bool:
@@ -69,6 +72,14 @@ class KindSpec:
         return {Makes.POLICY: ModelKind.POLICY, Makes.REWARD: ModelKind.REWARD}.get(self.makes)
 
 
+GRPO_HEADLINE = (
+    ("completions_mean_length", "mean response length (tokens)"),
+    ("rewards_format_reward_mean", "format reward"),
+    ("rewards_correctness_reward_mean", "correctness reward"),
+    ("reward", "total reward"),
+)
+
+
 def _job(kind: str) -> str:
     return f"training.jobs.{kind}"
 
@@ -78,14 +89,20 @@ KINDS: dict[str, KindSpec] = {
     for spec in (
         KindSpec(RunKind.BOOTSTRAP, _job("bootstrap"), Reads.NONE, Makes.POLICY, started_by=StartedBy.STAFF),
         KindSpec(RunKind.GENERATE, _job("generate"), Reads.PROMPTS, Makes.COMPARISONS),
-        # No job yet: listed so the table says so; `train_now`/`after` get set with the job.
-        KindSpec(RunKind.SFT, None, Reads.SNAPSHOT, Makes.POLICY),
+        # Demonstrations: accepted ones plus the consensus-best response of ranked comparisons.
+        KindSpec(RunKind.SFT, _job("sft"), Reads.SNAPSHOT, Makes.POLICY, train_now=True, after=AfterStep.CONTINUE,
+                 export_kind="sft", headline=(("eval_loss", "held-out loss"), ("loss", "training loss"))),
         KindSpec(RunKind.REWARD, _job("reward"), Reads.SNAPSHOT, Makes.REWARD, train_now=True,
                  after=AfterStep.PROMOTE_REWARD),
         KindSpec(RunKind.DPO, _job("dpo"), Reads.SNAPSHOT, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE),
+        # KTO unpairs the snapshot's pairs (chosen desirable, rejected undesirable); ORPO needs no reference.
+        KindSpec(RunKind.KTO, _job("kto"), Reads.SNAPSHOT, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE),
+        KindSpec(RunKind.ORPO, _job("orpo"), Reads.SNAPSHOT, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE),
         KindSpec(RunKind.PPO, _job("ppo"), Reads.PROMPTS, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE),
         KindSpec(RunKind.RLOO, _job("rloo"), Reads.PROMPTS, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE),
-        KindSpec(RunKind.GRPO, _job("grpo"), Reads.PROMPTS, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE),
+        # A reasoning run: watch answers grow longer while the rule rewards rise.
+        KindSpec(RunKind.GRPO, _job("grpo"), Reads.PROMPTS, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE,
+                 headline=GRPO_HEADLINE),
         KindSpec(RunKind.EVALUATE, _job("evaluate"), Reads.PROMPTS, Makes.METRICS, train_now=True,
                  after=AfterStep.GATE),
     )
@@ -98,6 +115,9 @@ RECIPES: dict[str, tuple[str, ...]] = {
     Recipe.REWARD_GRPO: (RunKind.REWARD, RunKind.GRPO, RunKind.EVALUATE),
     Recipe.REWARD_RLOO: (RunKind.REWARD, RunKind.RLOO, RunKind.EVALUATE),
     Recipe.REWARD: (RunKind.REWARD,),
+    # SFT first: the next step starts from the SFT policy, on a fresh preference snapshot.
+    Recipe.SFT_DPO: (RunKind.SFT, RunKind.DPO, RunKind.EVALUATE),
+    Recipe.SFT_REWARD_PPO: (RunKind.SFT, RunKind.REWARD, RunKind.PPO, RunKind.EVALUATE),
 }
 
 
@@ -119,6 +139,12 @@ def training_kinds() -> list[str]:
 def reads_snapshot(kind: str) -> bool:
     spec = KINDS.get(kind)
     return spec is not None and spec.reads == Reads.SNAPSHOT
+
+
+def export_kind(kind: str) -> str:
+    """The snapshot kind a kind trains on ("preference" for all but sft)."""
+    spec = KINDS.get(kind)
+    return spec.export_kind if spec is not None else "preference"
 
 
 def reads_prompts(kind: str) -> bool:

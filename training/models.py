@@ -55,6 +55,8 @@ class RunKind(models.TextChoices):
     SFT = "sft", "Supervised fine-tune"
     REWARD = "reward", "Reward model"
     DPO = "dpo", "DPO"
+    KTO = "kto", "KTO"
+    ORPO = "orpo", "ORPO"
     PPO = "ppo", "PPO"
     RLOO = "rloo", "RLOO"
     GRPO = "grpo", "GRPO"
@@ -139,6 +141,8 @@ class Recipe(models.TextChoices):
     REWARD_GRPO = "reward_grpo", "reward → grpo"
     REWARD_RLOO = "reward_rloo", "reward → rloo"
     REWARD = "reward", "reward"
+    SFT_DPO = "sft_dpo", "sft → dpo"
+    SFT_REWARD_PPO = "sft_reward_ppo", "sft → reward → ppo"
 
 
 class Schedule(models.Model):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.db.models import Exists, Max, OuterRef, QuerySet
@@ -274,3 +275,30 @@ def schedule_loop_context(project: Project) -> dict[str, Any]:
         "preferences_since_last_run": preferences_since_last_run(project),
         "last_training_run": last_training_run(project),
     }
+
+
+@dataclass(frozen=True)
+class RunTracking:
+    """Where a run's tracking files are: TensorBoard event files under <run_dir>/tensorboard."""
+
+    tensorboard_dir: str
+    event_files: list[tuple[str, int]]  # (name, bytes)
+    report_to: list[str]
+
+    @property
+    def command(self) -> str:
+        return f"tensorboard --logdir {self.tensorboard_dir}"
+
+
+def run_tracking(run: Run) -> RunTracking | None:
+    """List a run's TensorBoard event files (None when the run wrote none)."""
+    from django.conf import settings
+
+    from training.jobs.tracking import TENSORBOARD_DIR
+
+    folder = Path(settings.RUNS_DIR) / str(run.pk) / TENSORBOARD_DIR
+    files = sorted(p for p in folder.glob("events.out.tfevents.*") if p.is_file()) if folder.is_dir() else []
+    if not files:
+        return None
+    report_to = run.config.get("report_to") if isinstance(run.config.get("report_to"), list) else ["tensorboard"]
+    return RunTracking(str(folder), [(p.name, p.stat().st_size) for p in files], report_to)

@@ -7,12 +7,54 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from labeling.models import Membership, Role
 from training.models import ChainStep, ModelVersion, Run, RunKind
 from training.selectors import PromptChoice, run_latest_metrics
 
 
-class ModelVersionSerializer(serializers.ModelSerializer):
+class ManagersOnlyMixin:
+    """Blank what only a project's managers may read (server paths, job stderr) for everyone else.
+
+    Pass the request in the context; without one the fields are blanked (safe by default).
+    """
+
+    managers_only: dict[str, Any] = {}
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)  # type: ignore[misc]
+        if not self._reader_manages(instance.project_id):
+            for field, blank in self.managers_only.items():
+                if field in data:
+                    data[field] = blank(data[field]) if callable(blank) else blank
+        return data
+
+    def _reader_manages(self, project_id: int) -> bool:
+        context = self.context  # type: ignore[attr-defined]  # shared by every row of a list: computed once
+        if "managed_project_ids" not in context:
+            user = getattr(context.get("request"), "user", None)
+            if user is None or not user.is_authenticated:
+                context["managed_project_ids"] = frozenset()
+            elif user.is_staff:
+                context["managed_project_ids"] = None  # staff manage every project
+            else:
+                rows = Membership.objects.filter(user=user, role=Role.MANAGER).values_list("project_id", flat=True)
+                context["managed_project_ids"] = frozenset(rows)
+        managed = context["managed_project_ids"]
+        return managed is None or project_id in managed
+
+
+def _failure_note(error: str) -> str:
+    return "The run failed; its managers can read why." if error else ""
+
+
+def _chain_without_error(chain: dict[str, Any] | None) -> dict[str, Any] | None:
+    return {**chain, "error": _failure_note(chain["error"])} if chain else chain
+
+
+class ModelVersionSerializer(ManagersOnlyMixin, serializers.ModelSerializer):
     is_current = serializers.SerializerMethodField(help_text="Whether the project currently points at this version.")
+    path = serializers.CharField(read_only=True, allow_null=True, help_text="Where the weights are; null unless you manage the project.")
+    managers_only = {"path": None}
 
     class Meta:
         model = ModelVersion
@@ -34,8 +76,10 @@ class ChainStepSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RunSerializer(serializers.ModelSerializer):
+class RunSerializer(ManagersOnlyMixin, serializers.ModelSerializer):
     chain = serializers.SerializerMethodField(help_text="The run's step in a schedule's recipe chain (null outside one).")
+    # Inputs and outputs hold server paths; error and log_tail hold the job's stderr (tracebacks, paths).
+    managers_only = {"inputs": {}, "outputs": {}, "error": _failure_note, "log_tail": "", "chain": _chain_without_error}
 
     class Meta:
         model = Run

@@ -12,6 +12,7 @@ urlpatterns = [
     path("projects/<int:project_id>/generate/", generate.generate_round, name="generate-round"),
     path("runs/<int:run_id>/", runs.run_detail, name="run-detail"),
     path("runs/<int:run_id>/cancel/", runs.run_cancel_view, name="run-cancel"),
+    path("runs/<int:run_id>/rerun/", runs.run_rerun_view, name="run-rerun"),
     path("models/<int:version_id>/", models.model_detail, name="model-detail"),
     path("models/<int:version_id>/promote/", models.model_promote_view, name="model-promote"),
     path("models/<int:version_id>/rollback/", models.model_rollback_view, name="model-rollback"),

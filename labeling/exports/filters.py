@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, QuerySet
 
+from labeling.exports.mix import tags_match
 from labeling.exports.params import ExportParams
 from labeling.models import Comparison, Membership, Preference, Project, Prompt, Ranking, Response
 
@@ -104,11 +105,6 @@ def preferences_in_scope(scope: Scope) -> QuerySet[Preference]:
     if scope.params.policy_versions:
         qs = qs.filter(comparison__policy_version__in=scope.params.policy_versions)
     return qs
-
-
-def tags_match(tags: list | None, wanted: tuple[str, ...]) -> bool:
-    """Return whether a prompt passes the tag filter (any wanted tag; no filter passes all)."""
-    return not wanted or bool(set(tags or ()) & set(wanted))
 
 
 def _seeded_key(seed: int, content_hash: str) -> str:

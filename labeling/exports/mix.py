@@ -107,10 +107,13 @@ def mix_key(seed: int, content_hash: str) -> str:
     return hashlib.sha256(f"mix:{seed}:{content_hash}".encode()).hexdigest()
 
 
+def tags_match(tags: list | None, wanted: tuple[str, ...]) -> bool:
+    """Return whether a prompt passes the tag filter (any wanted tag; no filter passes all)."""
+    return not wanted or bool(set(tags or ()) & set(wanted))
+
+
 def mix_allowed(scope: Any, prompts: Any, capped: set[int] | None) -> tuple[set[int], dict[str, Any]]:
     """Prompts of `prompts` (a queryset) that make the target mix, among those the tag filter and cap keep."""
-    from labeling.exports.filters import tags_match
-
     params = scope.params
     rows = [(mix_key(params.seed, digest), pid, tags) for pid, digest, tags in prompts.values_list("id", "content_hash", "tags")
             if tags_match(tags, params.tags) and (capped is None or pid in capped)]

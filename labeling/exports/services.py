@@ -114,14 +114,19 @@ def snapshot_create(*, project: Project, params: dict, user=None, progress: Prog
         raise
 
 
-def snapshot_request(*, project: Project, params: dict, user=None) -> DatasetSnapshot:
-    """Validate, store a pending snapshot and queue its export for the worker."""
+def snapshot_request(*, project: Project, params: dict, user=None, enqueue: bool = True) -> DatasetSnapshot:
+    """Validate, store a pending snapshot and queue its export for the worker.
+
+    enqueue=False leaves it pending for the caller's own background work to build with
+    snapshot_build (a training run exports its data as its first step).
+    """
     from labeling.exports.tasks import snapshot_build_task
 
     scope = _prepare(project, params)
     with transaction.atomic():
         snapshot = _new_snapshot(project, scope, user, SnapshotStatus.PENDING)
-        transaction.on_commit(lambda: snapshot_build_task.enqueue(snapshot.id))
+        if enqueue:
+            transaction.on_commit(lambda: snapshot_build_task.enqueue(snapshot.id))
     return snapshot
 
 

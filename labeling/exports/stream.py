@@ -21,7 +21,6 @@ from labeling.exports.filters import (
     rankings_filtered,
     responses_in_scope,
 )
-from labeling.inputs import safe_value
 from labeling.models import Prompt
 
 CHUNK_SIZE = 5000
@@ -95,8 +94,8 @@ def comparison_stream(scope: Scope) -> Iterator[ComparisonData]:
             id=cid,
             prompt_id=prompt_id,
             prompt_hash=prompt_hash,
-            messages=safe_value(messages),  # rows stored before the input gate may hold lone surrogates
-            tags=safe_value(tags),
+            messages=messages,
+            tags=tags,
             policy_version=policy,
             responses={row[1]: row[2] for row in responses.take(cid)},
             rankings=[row[1:] for row in rankings.take(cid)],
@@ -107,5 +106,4 @@ def comparison_stream(scope: Scope) -> Iterator[ComparisonData]:
 def prompt_stream(scope: Scope) -> Iterator[tuple[int, str, list, list, str]]:
     """Yield (id, content_hash, messages, tags, reference) for every prompt of the project."""
     qs = Prompt.objects.filter(project=scope.project).order_by("id")
-    for pk, digest, messages, tags, reference in qs.values_list("id", "content_hash", "messages", "tags", "reference").iterator(chunk_size=CHUNK_SIZE):
-        yield pk, digest, safe_value(messages), safe_value(tags), reference  # see comparison_stream
+    yield from qs.values_list("id", "content_hash", "messages", "tags", "reference").iterator(chunk_size=CHUNK_SIZE)

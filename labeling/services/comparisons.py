@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 
+from labeling.inputs import safe_text, safe_value
 from labeling.models import Comparison, Project, Response
 
 BATCH = 500  # rows per INSERT: stays under SQLite's limit on query parameters
@@ -48,8 +49,9 @@ def comparisons_create(
     responses = Response.objects.bulk_create(
         [
             Response(
-                comparison=comparison, position=position, text=response.text,
-                model_name=response.model_name[:300], generation_params=response.generation_params,
+                # Model text is untrusted: a NUL would fail the insert on PostgreSQL (imports refuse it earlier).
+                comparison=comparison, position=position, text=safe_text(response.text),
+                model_name=safe_text(response.model_name[:300]), generation_params=safe_value(response.generation_params),
             )
             for comparison, item in zip(comparisons, items, strict=True)
             for position, response in enumerate(item.responses)

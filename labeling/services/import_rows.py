@@ -1,4 +1,14 @@
-"""Reading and checking import rows (JSONL or CSV) before anything is written.
+"""Reading and checking import rows before anything is written.
+
+A row is one of three kinds, told apart by its fields (after the column mapping, see
+import_sources.py):
+- a prompt: `prompt` (text or a chat list) or `messages` (a chat list ending with a user turn),
+  optionally with K `responses` (a comparison);
+- a dialogue (PrefLoop's SFT rows): `messages` ending with an assistant turn: the turns before
+  it are the prompt, the final answer its reference (unless the row gives one);
+- a preference pair (TRL / PrefLoop preference rows): `chosen` and `rejected` (texts or chat
+  lists) with `prompt`, or conversations that share their prompt turns; it makes a
+  2-response comparison, the file's label kept with each response.
 
 Every problem is reported as {"line": n, "field": f, "message": m} so a manager can fix the
 file in one pass; `line` is the 1-based line of the file (for CSV, the line the record starts
@@ -44,6 +54,9 @@ class CleanRow:
     tags: list[str]
     reference: str
     responses: list[tuple[str, str]] | None  # (text, model name)
+    # Per response, what the file said about it (a preference row's {"label", "margin"}); stored with it.
+    response_params: list[dict[str, Any]] | None = None
+    completion: str = ""  # a dialogue's final assistant turn
     gold: int | None = None  # index of the known best response: a gold comparison
 
 
@@ -72,27 +85,100 @@ def _text(value: Any, field: str, *, required: bool = True) -> str:
     return text
 
 
-def _messages(value: Any) -> list[dict[str, str]]:
+def _json_value(value: Any, field: str) -> Any:
+    try:
+        return json_loads(value)
+    except json.JSONDecodeError as exc:
+        raise RowError(field, f"is not valid JSON ({exc.msg})") from exc
+    except InputRefused as exc:
+        raise RowError(field, exc.message) from exc
+
+
+def _chat(value: Any, field: str = "messages") -> list[dict[str, str]]:
+    """Check a chat list (or its JSON text, as CSV cells hold it); return role/content messages."""
     if isinstance(value, str):
-        try:
-            value = json_loads(value)
-        except json.JSONDecodeError as exc:
-            raise RowError("messages", f"is not valid JSON ({exc.msg})") from exc
-        except InputRefused as exc:
-            raise RowError("messages", exc.message) from exc
+        value = _json_value(value, field)
+    if isinstance(value, tuple):
+        value = list(value)
     if not isinstance(value, list) or not value:
-        raise RowError("messages", 'must be a non-empty list of {"role", "content"} objects')
+        raise RowError(field, 'must be a non-empty list of {"role", "content"} objects')
     clean = []
     for n, message in enumerate(value):
         if not isinstance(message, dict):
-            raise RowError(f"messages[{n}]", 'must be an object {"role", "content"}')
+            raise RowError(f"{field}[{n}]", 'must be an object {"role", "content"}')
         role = message.get("role")
         if role not in ROLES:
-            raise RowError(f"messages[{n}].role", f"must be one of {', '.join(ROLES)}, not {role!r}")
-        clean.append({"role": role, "content": _text(message.get("content"), f"messages[{n}].content")})
-    if clean[-1]["role"] != "user":
-        raise RowError("messages", "must end with a user message (the turn to respond to)")
+            raise RowError(f"{field}[{n}].role", f"must be one of {', '.join(ROLES)}, not {role!r}")
+        clean.append({"role": role, "content": _text(message.get("content"), f"{field}[{n}].content")})
     return clean
+
+
+def _ends_with_user(messages: list[dict[str, str]], field: str) -> list[dict[str, str]]:
+    if messages[-1]["role"] != "user":
+        raise RowError(field, "must end with a user message (the turn to respond to)")
+    return messages
+
+
+def _is_chat(value: Any) -> bool:
+    """Say whether a value is a chat list, or the JSON text of one (a CSV cell)."""
+    if isinstance(value, list | tuple):
+        return True
+    return isinstance(value, str) and value.lstrip().startswith("[{") and _is_json(value.strip())
+
+
+def _messages(value: Any) -> tuple[list[dict[str, str]], str]:
+    """Return (prompt turns, final assistant answer or "") of a `messages` chat."""
+    chat = _chat(value)
+    if chat[-1]["role"] == "assistant" and len(chat) > 1:
+        return _ends_with_user(chat[:-1], "messages"), chat[-1]["content"]
+    return _ends_with_user(chat, "messages"), ""
+
+
+def _prompt(value: Any) -> list[dict[str, str]]:
+    if _is_chat(value):
+        return _ends_with_user(_chat(value, "prompt"), "prompt")
+    return [{"role": "user", "content": _text(value, "prompt")}]
+
+
+def _answer(value: Any, field: str) -> tuple[list[dict[str, str]], str]:
+    """Return (turns before the answer, answer text) of a chosen/rejected value: text or a chat ending with the assistant."""
+    if not _is_chat(value):
+        return [], _text(value, field)
+    chat = _chat(value, field)
+    if chat[-1]["role"] != "assistant":
+        raise RowError(field, "must end with the assistant's answer")
+    return chat[:-1], chat[-1]["content"]
+
+
+def _margin(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        margin = float(value)
+    except (TypeError, ValueError):
+        raise RowError("margin", f"must be a number, not {value!r}") from None
+    if margin != margin or margin in (float("inf"), float("-inf")):
+        raise RowError("margin", "must be a finite number")
+    return margin
+
+
+def _pair(row: dict[str, Any], k: int) -> tuple[list[dict[str, str]], list[tuple[str, str]], list[dict[str, Any]]]:
+    """Return (prompt, responses, their labels) of a preference row."""
+    if k != 2:
+        raise RowError("chosen", f"a chosen/rejected pair makes a 2-response comparison, but this project has K={k}; import pairs into a K=2 project")
+    if row.get("responses") not in (None, "", []):
+        raise RowError("responses", "give either responses or chosen/rejected, not both")
+    before_chosen, chosen = _answer(row.get("chosen"), "chosen")
+    before_rejected, rejected = _answer(row.get("rejected"), "rejected")
+    if row.get("prompt") not in (None, ""):
+        prompt = _prompt(row["prompt"])
+    elif before_chosen and before_chosen == before_rejected:
+        prompt = _ends_with_user(before_chosen, "chosen")  # TRL's implicit prompt: the shared turns
+    else:
+        raise RowError("prompt", "is missing: a chosen/rejected row needs a prompt, or conversations sharing their prompt turns")
+    margin = _margin(row.get("margin"))
+    labels = [{"label": "chosen", "margin": margin}, {"label": "rejected", "margin": margin}]
+    return prompt, [(chosen, ""), (rejected, "")], labels
 
 
 def _tags(value: Any) -> list[str]:
@@ -133,7 +219,8 @@ def _response(item: Any, n: int) -> tuple[str, str]:
         model = item.get("model") or ""
         if not isinstance(model, str):
             raise RowError(f"responses[{n}].model", "must be text")
-        return _text(item.get("text"), f"responses[{n}].text"), model.strip()[:300]
+        key = "text" if "text" in item or "content" not in item else "content"  # {"content", "role"} messages too
+        return _text(item.get(key), f"responses[{n}].{key}"), model.strip()[:300]
     return _text(item, f"responses[{n}]"), ""
 
 
@@ -196,25 +283,30 @@ def clean_row(row: Any, line: int, k: int) -> CleanRow:
 
 
 def _clean_fields(row: dict[str, Any], line: int, k: int) -> CleanRow:
-    has_prompt = row.get("prompt") not in (None, "")
-    has_messages = row.get("messages") not in (None, "", [])
-    if has_prompt and has_messages:
-        raise RowError("prompt", "give either prompt or messages, not both")
-    if not has_prompt and not has_messages:
-        raise RowError("prompt", "is missing: each row needs prompt (text) or messages (a chat list)")
-    if has_prompt:
-        messages = [{"role": "user", "content": _text(row["prompt"], "prompt")}]
+    completion, params = "", None
+    if row.get("chosen") not in (None, "") or row.get("rejected") not in (None, ""):
+        if row.get("messages") not in (None, "", []):
+            raise RowError("messages", "give either messages or chosen/rejected, not both")
+        messages, responses, params = _pair(row, k)
     else:
-        messages = _messages(row["messages"])
-    responses = _responses(row.get("responses"), k)
+        has_prompt = row.get("prompt") not in (None, "")
+        has_messages = row.get("messages") not in (None, "", [])
+        if has_prompt and has_messages:
+            raise RowError("prompt", "give either prompt or messages, not both")
+        if not has_prompt and not has_messages:
+            raise RowError("prompt", "is missing: each row needs prompt (text or a chat list), messages, or chosen/rejected")
+        messages, completion = _messages(row["messages"]) if has_messages else (_prompt(row["prompt"]), "")
+        responses = _responses(row.get("responses"), k)
     return CleanRow(
         line=line,
         messages=messages,
         content_hash=prompt_content_hash(messages),
         external_id=_external_id(row.get("id")),
         tags=_tags(row.get("tags")),
-        reference=_text(row.get("reference"), "reference", required=False),
+        reference=_text(row.get("reference"), "reference", required=False) or completion,
         responses=responses,
+        response_params=params,
+        completion=completion,
         gold=_gold(row.get("gold"), responses),
     )
 
@@ -253,10 +345,8 @@ def parse_csv(text: str) -> Iterator[tuple[int, Any]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames:
         return
+    # Which columns hold the prompt is the column mapping's business (import_sources.py).
     names = [(name or "").strip().lower() for name in reader.fieldnames]
-    if not {"prompt", "messages"} & set(names):
-        yield 1, RowError("header", "the header row needs a prompt or a messages column")
-        return
     reader.fieldnames = names
     start = reader.line_num + 1
     try:

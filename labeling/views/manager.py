@@ -10,15 +10,13 @@ from django.views.decorators.http import require_POST
 
 from labeling import selectors
 from labeling.access import project_get_for_member, require_manager
-from labeling.forms import ImportForm, InviteForm, MemberAddForm, MemberRemoveForm
+from labeling.forms import InviteForm, MemberAddForm, MemberRemoveForm
 from labeling.models import Project
 from labeling.services import (
-    ImportValidationError,
     ProjectError,
     invite_path,
     membership_add,
     membership_remove,
-    prompts_import,
 )
 from labeling.views._render import render_page, wants_partial
 
@@ -105,25 +103,3 @@ def project_member_remove(request: HttpRequest, project_id: int) -> HttpResponse
     else:
         messages.error(request, "Say which member to remove.")
     return redirect("labeling:project-members", project_id=project.pk)
-
-
-@login_required
-def project_import(request: HttpRequest, project_id: int) -> HttpResponse:
-    """Upload a JSONL/CSV file of prompts; show a summary, or every problem with its line."""
-    project = managed_project(request, project_id)
-    form = ImportForm(request.POST, request.FILES) if request.method == "POST" else ImportForm()
-    context = {"project": project, "form": form}
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            upload = form.cleaned_data["file"]
-            try:
-                context["result"] = prompts_import(
-                    project=project, upload=upload, fmt=form.cleaned_data["format"] or None, user=request.user
-                )
-                status = 200
-            except ImportValidationError as exc:
-                context |= {"errors": exc.errors, "error_total": exc.total, "error_summary": exc.summary()}
-            context["filename"] = upload.name
-    return render_page(request, "labeling/import.html", context, partial="result", status=status)

@@ -26,7 +26,7 @@ from tests.factories import add_member, api_client_for, make_comparison, make_pr
 pytestmark = pytest.mark.django_db
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-EXAMPLES = 5  # per operation, mode and user: bounded, well under a minute on 2 cores
+EXAMPLES = 4  # per operation, mode and user: bounded (about 20 s on 2 idle cores)
 
 
 @pytest.fixture

@@ -87,12 +87,14 @@ def test_manager_trains_dpo_from_the_project_page_and_promotes_it(
         page.click("[data-testid=train-submit]")
     run = Run.objects.get(project=project, kind="dpo")
     assert page.url.endswith(f"/training/runs/{run.pk}/")
-    assert run.snapshot.row_count == PAIRS and run.config["max_steps"] == 6
+    assert run.config["max_steps"] == 6  # its snapshot is exported by the worker, not by the click
 
     # The worker runs the real DPO job; the page polls until it is done and draws its metrics.
     seen = _progress_values_until_done(page, timeout_s=90)
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED, run.error
+    run.snapshot.refresh_from_db()
+    assert run.snapshot.row_count == PAIRS
     print(f"DPO run: {(run.finished_at - run.started_at).total_seconds():.1f} s in the worker")
     expect(page.locator("[data-testid=run-status]")).to_have_text("Succeeded")
     assert seen[-1] == 1.0

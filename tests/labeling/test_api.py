@@ -211,7 +211,8 @@ def test_manager_imports_a_jsonl_file_and_gets_counts(manager_api, project):
     upload = SimpleUploadedFile("p.jsonl", data, content_type="application/jsonl")
     response = manager_api.post(f"/api/projects/{project.pk}/import/", {"file": upload}, format="multipart")
     assert response.status_code == 200, response.content
-    assert response.json() == {"rows": 2, "created_prompts": 2, "skipped_duplicates": 0, "created_comparisons": 1, "skipped_comparisons": 0}
+    counts = {"rows": 2, "created_prompts": 2, "skipped_duplicates": 0, "created_comparisons": 1, "skipped_comparisons": 0}
+    assert response.json() == {**counts, "dialogues": 0, "pairs": 0, "mapping": {"prompt": "prompt", "responses": "responses"}}
 
 
 def test_manager_imports_json_rows(manager_api, project):
@@ -311,7 +312,7 @@ def test_labeling_api_schema_generates_without_warnings():
         schema = generator.get_schema(request=None, public=True)
     assert not GENERATOR_STATS._warn_cache and not GENERATOR_STATS._error_cache, dict(GENERATOR_STATS._warn_cache)
     assert set(schema["paths"]) == {
-        "/api/projects/", "/api/projects/{id}/", "/api/projects/{id}/import/", "/api/projects/{id}/comparisons/next/",
+        "/api/projects/", "/api/projects/{id}/", "/api/projects/{id}/import/", "/api/projects/{id}/import/preview/", "/api/projects/{id}/comparisons/next/",
         "/api/projects/{id}/preferences/", "/api/comparisons/{id}/ranking/", "/api/comparisons/{id}/skip/",
         "/api/projects/{id}/members/", "/api/projects/{id}/members/{username}/", "/api/users/",
     }

@@ -86,7 +86,7 @@ def test_missing_prompt_and_wrong_response_count_are_reported_per_line(project):
 @pytest.mark.parametrize(
     ("row", "field"),
     [
-        ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}, "messages"),
+        ({"messages": [{"role": "assistant", "content": "a"}]}, "messages"),
         ({"messages": [{"role": "robot", "content": "q"}]}, "messages[0].role"),
         ({"messages": [{"role": "user", "content": ""}]}, "messages[0].content"),
         ({"messages": "not json"}, "messages"),
@@ -172,8 +172,14 @@ def test_csv_errors_name_the_starting_line_of_the_record(project):
 
 
 def test_csv_without_prompt_column_is_refused(project):
-    with pytest.raises(ImportValidationError, match="header"):
-        prompts_import(project=project, upload=upload(b"question,answer\nq,a\n", "p.csv"))
+    with pytest.raises(ImportValidationError, match="no column for the prompt"):
+        prompts_import(project=project, upload=upload(b"title,body\nq,a\n", "p.csv"))
+
+
+def test_csv_with_common_column_names_maps_them_to_prompt_and_reference(project):
+    result = prompts_import(project=project, upload=upload(b"question,answer\nWhat is 2+2?,4\n", "p.csv"))
+    assert result.mapping["prompt"] == "question" and result.mapping["reference"] == "answer"
+    assert Prompt.objects.get().reference == "4"
 
 
 def test_one_bad_row_among_many_writes_nothing(project):

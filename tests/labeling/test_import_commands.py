@@ -45,7 +45,7 @@ def test_import_prompts_names_an_unknown_project_or_file(tmp_path):
     make_project()
     with pytest.raises(CommandError, match="No project with slug 'nope'"):
         run("import_prompts", "nope", str(tmp_path / "x.jsonl"))
-    with pytest.raises(CommandError, match="No such file"):
+    with pytest.raises(CommandError, match="(?i)no such file"):
         run("import_prompts", Project.objects.get().slug, str(tmp_path / "missing.jsonl"))
 
 
@@ -75,3 +75,11 @@ def test_seed_demo_uses_demo_password_when_given(monkeypatch, settings):
     run("seed_demo")
     assert authenticate(username="annotator1", password="demo-pass-123") is not None
     assert not (settings.DATA_DIR / "demo_passwords.txt").exists()
+
+
+def test_seed_demo_ships_arithmetic_prompts_with_reference_answers_for_grpo(monkeypatch):
+    monkeypatch.setenv("DEMO_PASSWORD", "demo-pass-123")
+    out = run("seed_demo")
+    sums = [p for p in Prompt.objects.filter(project__slug="demo") if "arithmetic" in p.tags]
+    assert len(sums) >= 5 and all(p.reference.strip().lstrip("-").isdigit() for p in sums)
+    assert "Arithmetic prompts with reference answers" in out

@@ -193,7 +193,55 @@ def test_admin_prompt_list_renders_a_stored_surrogate(client, stored_surrogate):
 
 
 @needs_sqlite
+def test_pages_showing_a_stored_surrogate_render(client, project, stored_surrogate):
+    from tests.factories import make_user
+
+    comparison = make_comparison(project, prompt=stored_surrogate)
+    client.force_login(make_user(staff=True))
+    for url in [f"/admin/labeling/prompt/{stored_surrogate.pk}/change/", f"/projects/{project.pk}/rank/"]:
+        response = client.get(url)
+        assert response.status_code == 200 and "before the gate \ufffd here" in response.content.decode(), url
+    assert client.get(f"/admin/labeling/comparison/{comparison.pk}/change/").status_code == 200
+
+
+@needs_sqlite
 def test_prompt_export_of_a_stored_surrogate_succeeds(manager_api, project, stored_surrogate):
     response = manager_api.post(f"/api/projects/{project.pk}/exports/", {"kind": "prompt", "test_fraction": 0}, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["status"] == "succeeded" and response.json()["row_count"] == 1
+
+
+def test_largest_offsets_are_answered_not_500(manager_api, project):
+    base = f"/api/projects/{project.pk}/preferences/"
+    for query in ["offset=9223372036854775807", "limit=9223372036854775807&offset=9223372036854775807", "since=9223372036854775807"]:
+        response = manager_api.get(f"{base}?{query}")
+        assert response.status_code == 200 and response.json()["results"] == [], query
+
+
+def test_export_page_form_with_nul_in_tags_is_a_400_page(client, manager, project):
+    client.force_login(manager)
+    response = client.post(f"/projects/{project.pk}/exports/", {"kind": "preference", "tags": "a\x00b"})
+    assert response.status_code == 400 and b"tags: contains a NUL character" in response.content
+
+
+@needs_sqlite
+def test_generate_run_writes_the_prompt_file_of_a_stored_surrogate(project, stored_surrogate, tmp_path):
+    from training.models import Run, RunKind
+    from training.runner.prepare import write_prompts_file
+
+    run = Run.objects.create(project=project, kind=RunKind.GENERATE, inputs={"prompts": {"which": "all"}})
+    assert write_prompts_file(run, tmp_path / "prompts.jsonl") == 1
+    row = json.loads((tmp_path / "prompts.jsonl").read_text(encoding="utf-8"))
+    assert row["prompt"][0]["content"] == "before the gate \ufffd here"
+
+
+def test_generated_text_with_nul_or_surrogates_is_stored_with_replacement_characters(project):
+    from labeling.services.comparisons import NewComparison, NewResponse, comparisons_create
+
+    prompt = make_prompt(project)
+    texts = ["nul\x00here", "lone \udc80 surrogate", "fine", "also fine"]
+    [comparison] = comparisons_create(
+        project=project, items=[NewComparison(prompt.pk, [NewResponse(t, "policy\x00") for t in texts])], source="generate"
+    )
+    stored = list(comparison.responses.order_by("position").values_list("text", flat=True))
+    assert stored == ["nul\ufffdhere", "lone \ufffd surrogate", "fine", "also fine"]

@@ -49,20 +49,19 @@ def test_tied_responses_share_their_average_rank():
     assert average_ranks([[7], [8, 9, 10], [11]]) == {7: 1.0, 8: 3.0, 9: 3.0, 10: 3.0, 11: 5.0}
 
 
-def test_agreement_counts_pairs_matching_the_other_annotators_majority():
+def test_agreement_is_the_share_of_other_annotators_pair_votes_that_match():
     rows = [
         RankingRow(1, "ann", [[1], [2], [3]], []),  # 1>2, 1>3, 2>3
         RankingRow(1, "bob", [[1], [2], [3]], []),
         RankingRow(1, "cat", [[3], [2], [1]], []),  # every pair the other way
     ]
     result = consensus_agreement(rows)
-    # ann's others: bob agrees, cat disagrees on every pair -> net 0, no majority: nothing counted.
-    assert result["ann"] == (0, 0) and result["bob"] == (0, 0)
-    assert result["cat"] == (0, 3)  # ann and bob both say the opposite of cat on all 3 pairs
+    assert result["ann"] == (3, 6) and result["bob"] == (3, 6)  # bob agrees on 3 pairs, cat on none
+    assert result["cat"] == (0, 6)
     rows.append(RankingRow(1, "dan", [[1], [2, 3]], []))  # ties 2 and 3: that pair is left out for dan
     result = consensus_agreement(rows)
-    # ann: pairs 1-2 and 1-3 now have a majority with her (bob, dan vs cat); 2-3 is still split.
-    assert result["dan"] == (2, 2) and result["ann"] == (2, 2) and result["cat"] == (0, 3)
+    assert result["dan"] == (4, 6)  # 1>2 and 1>3 with ann and bob (4 votes), against cat (2 votes)
+    assert result["ann"] == (5, 8) and result["cat"] == (0, 8)
 
 
 def test_position_bias_click_through_and_gold_per_annotator():
@@ -99,4 +98,4 @@ def test_dashboard_shows_alpha_and_each_annotators_agreement(client, db):
     assert 'data-testid="alpha">-0.' in body  # two agree, one reverses every pair: below chance
     assert '<tr data-annotator="cat">' in body
     cat_row = body.split('<tr data-annotator="cat">')[1].split("</tr>")[0]
-    assert "0%" in cat_row and "of 6 pairs" in cat_row
+    assert "0%" in cat_row and "of 12 pairs" in cat_row  # 3 pairs x 2 others x 2 comparisons, none agreeing

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from training.kinds import KINDS, RECIPES, Makes, Reads, train_now_kinds
@@ -23,8 +25,9 @@ def test_what_a_kind_reads_and_makes_matches_the_fields_its_job_asks_for(kind, s
     assert ("output_file" in fields) == (spec.makes == Makes.COMPARISONS)
 
 
-def test_a_kind_without_a_job_cannot_be_started_and_says_so(settings):
+def test_a_kind_without_a_job_cannot_be_started_and_says_so(settings, monkeypatch):
     settings.PREFLOOP_JOB_MODULES = {}
+    monkeypatch.setitem(KINDS, RunKind.SFT, dataclasses.replace(KINDS[RunKind.SFT], job_module=None))  # every kind has a job now
     assert not KINDS[RunKind.SFT].startable and RunKind.SFT not in train_now_kinds()
     with pytest.raises(Exception, match="sft kind has no job yet"):
         job_spec(RunKind.SFT)

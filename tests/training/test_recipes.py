@@ -274,3 +274,34 @@ def test_the_run_page_shows_the_gate_decision(loop, client):
     html = client.get(reverse("training:run-detail", args=[run.pk])).content.decode()
     assert "not promoted — win rate 0.410 &lt; minimum 0.600: the current policy stays" in html
     assert "The chain ends here." in html
+
+
+def test_sft_then_dpo_starts_dpo_from_the_sft_policy_on_a_fresh_preference_snapshot(loop):
+    project, parent, reward, _ = loop
+    schedule = _schedule(project, recipe=Recipe.SFT_DPO)
+    sft_snapshot = training_snapshot_create(project=project, params={"test_fraction": 0}, kind="sft")
+    sft_policy = _version(project, "sft-1", parent=parent)
+    sft = _succeeded(project, schedule, RunKind.SFT, step=0, snapshot=sft_snapshot,
+                     outputs={"model_version_id": sft_policy.pk})
+    dpo = recipe_advance(sft)
+    assert dpo.kind == RunKind.DPO and dpo.inputs["model_version_id"] == sft_policy.pk
+    assert dpo.snapshot.kind == "preference" and dpo.snapshot != sft_snapshot
+    assert _chain(dpo).index == 1 and _chain(dpo).snapshot == dpo.snapshot
+    assert _current_policy(project) == parent, "the SFT policy is not promoted on its own"
+    assert not _chain(sft).promoted and _chain(sft).next_run == dpo
+
+
+def test_sft_then_reward_then_ppo_carries_the_sft_policy_into_the_rl_step(loop):
+    project, parent, _, _ = loop
+    schedule = _schedule(project, recipe=Recipe.SFT_REWARD_PPO)
+    sft_snapshot = training_snapshot_create(project=project, params={"test_fraction": 0}, kind="sft")
+    sft_policy = _version(project, "sft-2", parent=parent)
+    sft = _succeeded(project, schedule, RunKind.SFT, step=0, snapshot=sft_snapshot,
+                     outputs={"model_version_id": sft_policy.pk})
+    reward_run = recipe_advance(sft)
+    assert reward_run.kind == RunKind.REWARD and reward_run.inputs["model_version_id"] == sft_policy.pk
+    new_reward = _version(project, "reward-2", kind=ModelKind.REWARD)
+    Run.objects.filter(pk=reward_run.pk).update(status=RunStatus.SUCCEEDED, outputs={"model_version_id": new_reward.pk})
+    ppo = recipe_advance(Run.objects.get(pk=reward_run.pk))
+    assert ppo.kind == RunKind.PPO and ppo.inputs["model_version_id"] == sft_policy.pk
+    assert ppo.inputs["reward_version_id"] == new_reward.pk

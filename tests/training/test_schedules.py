@@ -15,6 +15,7 @@ from tests.factories import add_member, make_project, make_user
 from tests.training.helpers import current_policy
 from tests.training.loop_helpers import CHAIN_JOBS, mark_finished, rank_new_comparisons
 from training.models import ModelKind, Recipe, Run, RunKind, RunStatus, Schedule
+from training.runner.snapshot import snapshot_ensure
 from training.selectors import schedule_status
 from training.services.schedules import ScheduleData, schedule_fire, schedule_save, schedules_tick
 from training.tasks import schedules_on_ranking
@@ -48,6 +49,9 @@ def test_fires_after_n_new_preferences_and_not_before(project2):
     rank_new_comparisons(project2, 1)
     [run] = schedules_tick()
     assert (run.kind, run.status, run.schedule_id) == (RunKind.DPO, RunStatus.QUEUED, schedule.pk)
+    assert run.snapshot.status == "pending"  # exported by the run's worker, not by the tick
+    snapshot_ensure(run)
+    run.snapshot.refresh_from_db()
     assert run.snapshot.train_rows + run.snapshot.test_rows == 3  # a fresh snapshot of everything so far
     assert run.chain_step.index == 0 and "3 new preferences" in run.chain_step.reason
     schedule.refresh_from_db()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from labeling.models import DatasetSnapshot, Role
@@ -12,6 +14,7 @@ from tests.factories import add_member, make_project, make_user
 from tests.training.helpers import current_policy
 from tests.training.loop_helpers import rank_new_comparisons
 from training.models import ModelKind, Run, RunStatus
+from training.runner.snapshot import snapshot_ensure
 from training.services.triggers import training_snapshot_create
 
 pytestmark = pytest.mark.django_db
@@ -77,7 +80,7 @@ def test_invalid_hyperparameter_is_refused_naming_the_field_and_exports_nothing(
     response = _post(client, project, **{"hp-beta": "-1"})
     assert response.status_code == 400
     html = response.content.decode()
-    assert re.search(r'data-field="beta">Beta: beta: must be', html)
+    assert re.search(r'data-field="beta">Beta: must be', html)  # the label once, not "Beta: beta:"
     assert not Run.objects.exists() and not DatasetSnapshot.objects.exists()
     wrong_type = _post(client, project, **{"hp-max_steps": "many"})
     assert wrong_type.status_code == 400 and 'data-field="max_steps"' in wrong_type.content.decode()
@@ -91,6 +94,10 @@ def test_fresh_snapshot_with_filters_then_run_is_queued(client, ranked):
     assert response.status_code == 302 and response["Location"] == reverse("training:run-detail", args=[run.pk])
     assert (run.kind, run.status, run.config["beta"], run.created_by) == ("dpo", RunStatus.QUEUED, 0.2, manager)
     assert run.snapshot.params["min_agreement"] == 0.5 and run.snapshot.params["test_fraction"] == 0.3
+    # The request exported nothing: the snapshot waits, pending, for the run's worker.
+    assert run.snapshot.status == "pending" and not any(Path(settings.EXPORTS_DIR).rglob("*.jsonl"))
+    snapshot_ensure(run)  # what the worker does before starting the job
+    run.snapshot.refresh_from_db()
     assert run.snapshot.status == "succeeded" and run.snapshot.row_count == 6
 
 
@@ -203,3 +210,28 @@ def test_admin_actions_train_now_with_defaults(client, ranked):
     assert f"DPO run #{run.pk} queued" in html and "Nothing to export" in html  # the empty project says why
     client.post(changelist, {"action": "train_reward_now", "_selected_action": [project.pk]})
     assert Run.objects.filter(kind="reward", project=project).count() == 1
+
+
+def test_hyperparameters_are_typed_fields_not_json(client, ranked):
+    project, manager = ranked
+    client.force_login(manager)
+    html = client.get(_url(project)).content.decode()
+    assert "Enter a valid JSON" not in html and ">JSON<" not in html
+    assert re.search(r'name="hp-loss_type"[^>]*value="sigmoid"', html)  # a plain text box, the default typed in
+    assert re.search(r'type="number"[^>]*name="hp-beta"|name="hp-beta"[^>]*type="number"', html)
+    assert html.count(">Preference data<") == 1  # the fieldset's legend, not repeated by its field
+    created = _post(client, project, **{"hp-loss_type": "sigmoid, ipo"})
+    assert created.status_code == 302
+    assert Run.objects.get().config["loss_type"] == ["sigmoid", "ipo"]
+
+
+def test_a_bad_hyperparameter_names_its_field_once(client, ranked):
+    project, manager = ranked
+    client.force_login(manager)
+    response = _post(client, project, **{"hp-beta": "0"})
+    html = response.content.decode()
+    assert response.status_code == 400
+    error = re.search(r'data-field="beta">([^<]+)<', html).group(1)
+    assert error.startswith("Beta: ") and "beta:" not in error.lower().removeprefix("beta: ")
+    unknown = _post(client, project, **{"hp-loss_type": "sigmoid, nonsense"}).content.decode()
+    assert re.search(r'data-field="loss_type">Loss type: unknown loss nonsense', unknown)

@@ -120,7 +120,7 @@ def test_generate_form_starts_a_run_and_lands_on_its_page(client, project, manag
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"which": "all", "temperature": "9", "step_s": "0"}, "Temperature: temperature: must be &lt;= 5.0"),
+        ({"which": "all", "temperature": "9", "step_s": "0"}, "Temperature: must be &lt;= 5.0"),
         ({"which": "tag", "tag": "", "temperature": "1", "step_s": "0"}, "Give the tag"),
         ({"which": "tag", "tag": "nope", "temperature": "1", "step_s": "0"}, "no prompts match"),
     ],
@@ -150,3 +150,19 @@ def test_project_page_shows_the_loop_panel(client, project, manager, settings):
     _no_inline_styles_or_scripts(html)
     client.force_login(make_user())
     assert client.get(reverse("labeling:project-detail", args=[project.pk])).status_code == 404
+
+
+def test_run_page_lists_the_runs_tensorboard_event_files(client, project, manager):
+    current_policy(project)
+    run = run_create(project=project, kind="dpo", config={"steps": 3})
+    run_execute(run.pk)
+    client.force_login(manager)
+    html = client.get(reverse("training:run-detail", args=[run.pk])).content.decode()
+    assert 'data-testid="run-tracking"' in html and "events.out.tfevents." in html
+    assert f"tensorboard --logdir {settings_runs_dir()}/{run.pk}/tensorboard" in html
+
+
+def settings_runs_dir() -> str:
+    from django.conf import settings
+
+    return str(settings.RUNS_DIR)

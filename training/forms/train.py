@@ -8,7 +8,7 @@ from django import forms
 
 from labeling.exports.params import AGGREGATIONS, FLAGS, PAIR_SELECTIONS, ExportParams
 from labeling.models import DatasetSnapshot, Project, SnapshotStatus
-from training.kinds import reads_prompts, reads_snapshot
+from training.kinds import export_kind, reads_prompts, reads_snapshot
 from training.models import ModelKind, ModelVersion
 from training.selectors import PromptChoice
 from training.services.triggers import TrainRequest
@@ -33,7 +33,7 @@ class TrainForm(forms.Form):
         choices=[(FRESH, "A fresh snapshot with these filters"), (EXISTING, "An existing snapshot")],
         initial=FRESH,
         widget=forms.RadioSelect,
-        label="Preference data",
+        label="Source",  # the fieldset's legend already says "Preference data"
     )
     snapshot = forms.ModelChoiceField(
         queryset=DatasetSnapshot.objects.none(), required=False, empty_label="Choose a snapshot"
@@ -80,8 +80,10 @@ class TrainForm(forms.Form):
             "-id"
         )
         self.fields["snapshot"].queryset = DatasetSnapshot.objects.filter(
-            project=project, status=SnapshotStatus.SUCCEEDED, kind="preference"
+            project=project, status=SnapshotStatus.SUCCEEDED, kind=export_kind(kind)
         ).order_by("-id")
+        if export_kind(kind) == "sft":
+            self.fields["data"].label = "Demonstrations"
         self.needs_snapshot, self.needs_prompts = reads_snapshot(kind), reads_prompts(kind)
         unused = (() if self.needs_snapshot else self.SNAPSHOT_FIELDS) + (
             () if self.needs_prompts else self.PROMPT_FIELDS

@@ -87,6 +87,15 @@ def check_trainer_fields(config: Any) -> None:
     check_range("gradient_accumulation_steps", config.gradient_accumulation_steps, low=1, high=4096, kind=int)
     if config.max_length is not None:  # None = the model's context window
         check_range("max_length", config.max_length, low=8, high=1_000_000, kind=int)
+    check_job_options(config)
+
+
+def check_job_options(config: Any) -> None:
+    """Validate the options every training kind shares (tracking), where the config has them."""
+    from training.jobs.tracking import check_report_to
+
+    if hasattr(config, "report_to"):
+        check_report_to(config.report_to)
 
 
 def context_limit(model: Any) -> int | None:
@@ -149,8 +158,11 @@ class MetricsWriter:
     """Append `{"step", "progress", ...}` lines to metrics.jsonl (rank 0 only), flushed each line."""
 
     def __init__(self, path: str | Path) -> None:
+        from training.jobs.tracking import Trackers
+
         self.path = Path(path)
         self.enabled = is_main_process()
+        self.trackers = Trackers(self.path.parent)  # TensorBoard (and report_to's others) next to metrics.jsonl
         if self.enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -165,6 +177,9 @@ class MetricsWriter:
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
             fh.flush()
+        numbers = {k: float(v) for k, v in row.items() if k not in ("step", "time") and isinstance(v, (int, float))
+                   and not isinstance(v, bool)}
+        self.trackers.log(numbers, int(step))
 
 
 @contextmanager
@@ -311,6 +326,9 @@ def run_job(main: Callable[[C], None], config_cls: type[C], argv: list[str] | No
         print(f"invalid config: {exc}", file=sys.stderr, flush=True)
         return EXIT_BAD_CONFIG
     try:
+        from training.jobs.tracking import configure
+
+        configure(getattr(config, "report_to", None))
         main(config)
     except JobError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class DPOJobConfig:
     eval_fraction: float = 0.1  # share of train_file held out when there is no eval_file
     logging_steps: int = 10  # log (and write metrics) every N steps
     seed: int = 0  # seeds data order and the held-out split
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # trackers fed the run's metrics: tensorboard, wandb, mlflow, trackio
 
     def loss_types(self) -> list[str]:
         return [self.loss_type] if isinstance(self.loss_type, str) else list(self.loss_type)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from training.jobs import common
+from training.jobs.backends import check_backend_fields
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,17 @@ class EvaluateJobConfig:
     max_prompts: int = 0  # evaluate at most this many prompts (0 = all)
     batch_size: int = 16  # prompts per generate() call
     seed: int = 0  # same seed for both policies
+    backend: str = "transformers"  # "transformers" (in-process) or "openai": the endpoint serves both policies by path
+    base_url: str = ""  # endpoint base URL, e.g. http://127.0.0.1:8000/v1 (backend "openai")
+    api_key_env: str = ""  # NAME of the worker's environment variable holding the API key (never the key)
+    concurrency: int = 8  # endpoint requests in flight at once
+    request_timeout: float = 60.0  # seconds to wait for one endpoint answer
+    max_retries: int = 3  # retries after a timeout, refused connection, 429 or 5xx
 
     def validate(self) -> None:
         common.check_range("samples_per_prompt", self.samples_per_prompt, low=1, high=64, kind=int)
         common.check_sampling_fields(self)
+        check_backend_fields(self)
         common.check_range("max_prompts", self.max_prompts, low=0, kind=int)
 
 
@@ -43,14 +51,23 @@ SYSTEM_FIELDS: frozenset[str] = frozenset({"model", "ref_model", "reward_model",
 
 
 def _sample(path: str, prompts: list, config: EvaluateJobConfig, device: str):  # type: ignore[no-untyped-def]
-    from training.jobs.sampling import SamplingParams, sample_all
+    """Sample one policy through the configured backend; return (model, tokenizer, grouped samples).
 
-    model = common.load_causal_lm(path).to(device).eval()
-    tokenizer = common.load_tokenizer(path)
+    An endpoint returns text only: the policy is then loaded here just to tokenize and score
+    its answers for the KL estimate.
+    """
+    from training.jobs.backends import make_backend
+    from training.jobs.backends.local import TransformersBackend
+    from training.jobs.sampling import SamplingParams, tokenize_samples
+
+    backend = make_backend(config, model_path=path)
     params = SamplingParams(config.temperature, config.top_p, config.max_new_tokens, config.seed)
-    grouped = sample_all(model, tokenizer, prompts, k=config.samples_per_prompt, params=params, device=device,
-                         batch_size=config.batch_size)
-    return model, tokenizer, grouped
+    grouped = backend.generate(prompts, k=config.samples_per_prompt, params=params)
+    if isinstance(backend, TransformersBackend):
+        return backend.model, backend.tokenizer, grouped
+    tokenizer = common.load_tokenizer(path)
+    tokenize_samples(tokenizer, prompts, grouped)
+    return common.load_causal_lm(path).to(device).eval(), tokenizer, grouped
 
 
 def _rewards(config: EvaluateJobConfig, prompts: list, grouped: list, device: str) -> list[float]:
@@ -89,7 +106,7 @@ def summarize(new_rewards: list[float], parent_rewards: list[float], new_grouped
     wins = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(new_rewards, parent_rewards, strict=True))
 
     def mean_length(grouped: list) -> float:
-        lengths = [len(s.response_ids) for group in grouped for s in group]
+        lengths = [s.length for group in grouped for s in group]
         return sum(lengths) / max(len(lengths), 1)
 
     return {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from training.jobs import common
@@ -40,6 +40,7 @@ class FinetuneFields:
     eval_fraction: float = 0.1  # share of train_file held out when there is no eval_file
     logging_steps: int = 5  # log (and write metrics) every N steps
     seed: int = 0  # seeds data order and the held-out split
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # trackers fed the run's metrics: tensorboard, wandb, mlflow, trackio
 
 
 SYSTEM_FIELDS: frozenset[str] = frozenset({"model", "train_file", "output_dir", "run_dir", "eval_file"})

@@ -13,7 +13,7 @@ training/jobs/rl/losses.py. Runs unchanged on CPU, one GPU, or under `torchrun` 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ class PPOJobConfig:
     cliprange_value: float = 0.2  # value prediction clip around the rollout's values
     vf_coef: float = 0.1  # weight of the value loss
     seed: int = 0
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # trackers fed the run's metrics: tensorboard, wandb, mlflow, trackio
 
     def validate(self) -> None:
         """Raise ConfigError naming the first out-of-range field."""
@@ -70,6 +71,7 @@ class PPOJobConfig:
             check_range(name, getattr(self, name), low=0.0)
         check_range("target_kl", self.target_kl, low=1e-6)
         check_range("seed", self.seed, low=0, kind=int)
+        common.check_job_options(self)
         for name in ("anneal_lr", "adaptive_kl", "whiten_rewards"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}: expected true or false")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class RewardJobConfig:
     eval_fraction: float = 0.1  # share of train_file held out when there is no eval_file
     logging_steps: int = 10  # log (and write metrics) every N steps
     seed: int = 0  # seeds the head init, data order and the held-out split
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # trackers fed the run's metrics: tensorboard, wandb, mlflow, trackio
 
     def validate(self) -> None:
         common.check_trainer_fields(self)

@@ -8,39 +8,15 @@ generation starts.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from training.jobs.backends.base import Messages, Sample, SamplingParams
 from training.jobs.common import context_limit
 
-Messages = list[dict[str, str]]
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """How to sample; stored next to every response so a comparison can be reproduced."""
-
-    temperature: float = 0.8
-    top_p: float = 0.95
-    max_new_tokens: int = 64
-    seed: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
-                "seed": self.seed}
-
-
-@dataclass
-class Sample:
-    """One sampled response: decoded text plus the token ids needed to score it later."""
-
-    text: str
-    prompt_ids: list[int]
-    response_ids: list[int]
-    finished: bool  # ended with EOS rather than hitting max_new_tokens
-    extra: dict[str, Any] = field(default_factory=dict)
+__all__ = ["Messages", "NucleusSampler", "Sample", "SamplingParams", "reward_scores", "response_logprobs", "sample_all",
+           "tokenize_samples"]
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -76,57 +52,91 @@ def _eos_ids(model, tokenizer) -> set[int]:  # type: ignore[no-untyped-def]
     return found
 
 
-class NucleusByThreshold:
-    """Top-p (nucleus) filtering that finds each row's probability threshold by bisection.
+class NucleusSampler:
+    """Draw each row's next token from its top-p nucleus, and hand generate() a one-hot to take greedily.
 
-    Keeps the smallest set of most likely tokens whose mass reaches top_p, like transformers'
-    TopPLogitsWarper, but without sorting the vocabulary: on CPU a (rows x vocab) sort costs more
-    than the model step itself for small models and large batches, and it grows with the batch.
-    Bisection needs only elementwise compares and row sums; 30 halvings pin the threshold below
-    float32 resolution, so the kept set matches the sorted one except for exact probability ties.
+    Exact nucleus sampling without sorting the vocabulary. A draw x from the full tempered
+    distribution p lies in the nucleus iff the mass of the tokens more likely than x is below
+    top_p (the set transformers' TopPLogitsWarper keeps, up to exact ties); a draw from p that
+    is kept is a draw from the renormalised nucleus (rejection sampling, acceptance >= top_p).
+    A draw costs one cumsum and a binary search per row, where the library sorts every row
+    (on CPU a 64 x 32k sort costs ~20x the model's own lm_head) and then runs multinomial.
+    Rows still rejected after `rounds` tries (chance <= (1-top_p)^rounds) fall back to a sort.
     """
 
-    def __init__(self, top_p: float, iterations: int = 30) -> None:
+    def __init__(self, temperature: float, top_p: float, rounds: int = 8) -> None:
+        self.temperature = temperature
         self.top_p = top_p
-        self.iterations = iterations
+        self.rounds = rounds
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        if self.top_p >= 1.0:
-            return scores
-        probs = torch.softmax(scores.float(), dim=-1)
-        lo = torch.zeros(probs.shape[0], 1, dtype=probs.dtype, device=probs.device)  # mass(lo) >= top_p always
-        hi = probs.max(dim=-1, keepdim=True).values
-        # hi itself may already hold enough mass (one dominant token): then keep exactly that token.
-        lo = torch.where((probs * (probs >= hi)).sum(-1, keepdim=True) >= self.top_p, hi, lo)
-        for _ in range(self.iterations):
-            mid = (lo + hi) / 2
-            enough = (probs * (probs >= mid)).sum(-1, keepdim=True) >= self.top_p
-            lo = torch.where(enough, mid, lo)
-            hi = torch.where(enough, hi, mid)
-        return scores.masked_fill(probs < lo, float("-inf"))
+        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
+        tokens = self.draw(probs)
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter_(1, tokens.unsqueeze(1), 0.0)
+
+    def draw(self, probs: torch.Tensor) -> torch.Tensor:
+        """Return one token id per row of probs (rows x vocab), sampled from each row's nucleus."""
+        tokens = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
+        todo = torch.arange(probs.shape[0], device=probs.device)
+        rows, cdf = probs, probs.cumsum(dim=-1)
+        for _ in range(self.rounds):
+            u = torch.rand(rows.shape[0], 1, device=rows.device, dtype=cdf.dtype) * cdf[:, -1:]
+            pick = torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_(max=rows.shape[1] - 1)
+            if self.top_p >= 1.0:
+                tokens[todo] = pick
+                return tokens
+            p_pick = rows.gather(1, pick.unsqueeze(1))
+            kept = (rows * (rows > p_pick)).sum(dim=-1) < self.top_p
+            tokens[todo[kept]] = pick[kept]
+            if bool(kept.all()):
+                return tokens
+            todo, rows, cdf = todo[~kept], rows[~kept], cdf[~kept]
+        tokens[todo] = _sorted_nucleus_draw(rows, self.top_p)
+        return tokens
+
+
+def _sorted_nucleus_draw(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Sample from each row's nucleus the textbook way (sort, cut at top_p, renormalise)."""
+    sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
+    above = sorted_probs.cumsum(dim=-1) - sorted_probs  # mass strictly before each token
+    sorted_probs = sorted_probs.masked_fill(above >= top_p, 0.0)
+    choice = torch.multinomial(sorted_probs, 1)
+    return order.gather(1, choice).squeeze(1)
+
+
+def _truncate_to_context(model, enc: dict[str, torch.Tensor], max_new_tokens: int) -> dict[str, torch.Tensor]:  # type: ignore[no-untyped-def]
+    limit = context_limit(model)
+    if limit is not None and enc["input_ids"].shape[1] + max_new_tokens > limit:
+        # Left padding: the last columns hold every prompt's end, which is what the answer follows.
+        keep = max(limit - max_new_tokens, 1)
+        enc = {k: v[:, -keep:] for k, v in enc.items()}
+    return enc
+
+
+def generate_ids(model, enc: dict[str, torch.Tensor], *, k: int, params: SamplingParams,  # type: ignore[no-untyped-def]
+                 pad_id: int | None) -> torch.Tensor:
+    """Run generate() for k continuations of each encoded prompt; rows come out prompt-major."""
+    enc = {name: t.repeat_interleave(k, dim=0) for name, t in enc.items()}  # what num_return_sequences does
+    sampler = [NucleusSampler(params.temperature, params.top_p)] if params.temperature > 0 else None
+    return model.generate(
+        **enc,
+        do_sample=False,  # NucleusSampler already drew the token; generate takes the one left standing
+        temperature=None,
+        top_p=None,
+        top_k=None,
+        logits_processor=sampler,
+        max_new_tokens=params.max_new_tokens,
+        pad_token_id=pad_id,
+    )
 
 
 @torch.no_grad()
 def sample_batch(model, tokenizer, prompts: Sequence[Messages], *, k: int, params: SamplingParams,  # type: ignore[no-untyped-def]
                  device: str) -> list[list[Sample]]:
     """Sample k responses for each prompt in one generate() call; return them grouped per prompt."""
-    enc = encode_prompts(tokenizer, prompts, device)
-    limit = context_limit(model)
-    if limit is not None and enc["input_ids"].shape[1] + params.max_new_tokens > limit:
-        # Left padding: the last columns hold every prompt's end, which is what the answer follows.
-        keep = max(limit - params.max_new_tokens, 1)
-        enc = {k: v[:, -keep:] for k, v in enc.items()}
-    out = model.generate(
-        **enc,
-        do_sample=params.temperature > 0,
-        temperature=params.temperature if params.temperature > 0 else None,
-        top_p=None,  # applied by NucleusByThreshold below, after temperature
-        top_k=None,
-        logits_processor=[NucleusByThreshold(params.top_p)] if params.temperature > 0 else None,
-        max_new_tokens=params.max_new_tokens,
-        num_return_sequences=k,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    enc = _truncate_to_context(model, encode_prompts(tokenizer, prompts, device), params.max_new_tokens)
+    out = generate_ids(model, enc, k=k, params=params, pad_id=tokenizer.pad_token_id)
     width = enc["input_ids"].shape[1]
     eos_ids, pad_id = _eos_ids(model, tokenizer), tokenizer.pad_token_id
     grouped: list[list[Sample]] = [[] for _ in prompts]
@@ -150,6 +160,19 @@ def sample_all(model, tokenizer, prompts: Sequence[Messages], *, k: int, params:
         if on_batch is not None:
             on_batch(len(results), len(prompts))
     return results
+
+
+def tokenize_samples(tokenizer, prompts: Sequence[Messages], grouped: list[list[Sample]]) -> None:  # type: ignore[no-untyped-def]
+    """Fill in the token ids of text-only samples (from an endpoint) with a local tokenizer, for scoring."""
+    for prompt, group in zip(prompts, grouped, strict=True):
+        prompt_ids = list(tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True,
+                                                        return_dict=True)["input_ids"])
+        for sample in group:
+            if sample.response_ids:
+                continue
+            ids = tokenizer(sample.text, add_special_tokens=False)["input_ids"]
+            sample.prompt_ids = prompt_ids
+            sample.response_ids = ids + ([tokenizer.eos_token_id] if sample.finished and tokenizer.eos_token_id is not None else [])
 
 
 def _pad_right(seqs: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

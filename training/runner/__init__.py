@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from training.models import Run
+from training.runner.cleanup import run_temp_dirs_remove
 from training.runner.finish import run_exit, run_fail
 from training.runner.prepare import PreparedJob, PrepareError, run_prepare
 from training.runner.process import JobMonitor
@@ -47,9 +48,11 @@ def run_job(run_id: int) -> JobExit | str:
         run_fail(run, error=f"cannot start the job: {exc}")
     except BaseException as exc:
         run_fail(run, error=f"the worker stopped while the job ran ({type(exc).__name__}: {exc}); the job was killed")
+        run_temp_dirs_remove(run)
         raise
     else:
         if run_exit(run, job, outcome):
             return JobExit(run=run, job=job)
+    run_temp_dirs_remove(run)  # a job killed mid-save (SIGKILL) cannot remove its own temporary output
     run.refresh_from_db(fields=["status"])
     return run.status

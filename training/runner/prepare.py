@@ -14,6 +14,7 @@ from django.conf import settings
 
 from labeling.models import Project
 from training.models import ModelVersion, Run
+from training.runner.snapshot import SnapshotNotReady, snapshot_ensure
 from training.selectors import PromptChoice, project_pointers, prompts_for_generation, reward_model_missing
 from training.services.configs import JobSpec, job_spec
 from training.services.registry import model_dir_is_complete
@@ -192,7 +193,11 @@ def job_env(run_id: int | None) -> dict[str, str]:
 
 
 def run_prepare(run: Run) -> PreparedJob:
-    """Create the run directory and config.json and return how to start the job."""
+    """Export the run's pending snapshot, create the run directory and config.json, and return how to start the job."""
+    try:
+        snapshot_ensure(run)
+    except SnapshotNotReady as exc:
+        raise PrepareError(str(exc)) from exc
     try:
         spec = job_spec(run.kind)
     except Exception as exc:  # noqa: BLE001 - an unimportable job is the run's failure, not the worker's

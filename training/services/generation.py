@@ -20,6 +20,7 @@ from training.services.runs import run_create
 # Names a generate job may give its "responses per prompt" field; the project's K always wins.
 K_FIELD_NAMES = ("k", "num_responses", "num_return_sequences", "n")
 SOURCE = "generate"
+POLICY_SOURCE = "policy"  # the generate job's tag for answers from the run's own policy
 
 
 def generate_k_field() -> str | None:
@@ -90,6 +91,12 @@ def _responses(row: dict[str, Any], k: int) -> list[dict[str, Any]] | None:
     return good[:k] if len(good) >= k else None
 
 
+def _source_name(item: dict[str, Any], policy_name: str) -> str:
+    """Tag an answer with where it came from: the policy's name, or the external source's name."""
+    source = item.get("source")
+    return source if isinstance(source, str) and source and source != POLICY_SOURCE else policy_name
+
+
 def _params(item: dict[str, Any]) -> dict[str, Any]:
     return item["params"] if isinstance(item.get("params"), dict) else {}
 
@@ -111,7 +118,7 @@ def generation_output_ingest(*, run: Run, output_file: str | Path, policy_name: 
         NewComparison(
             prompt.pk,
             [
-                NewResponse(item["text"], model_name=policy_name, generation_params=_params(item))
+                NewResponse(item["text"], model_name=_source_name(item, policy_name), generation_params=_params(item))
                 for item in picked
             ],
         )

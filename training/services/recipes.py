@@ -18,14 +18,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from training.kinds import RECIPES, AfterStep, kind_spec
+from training.kinds import RECIPES, AfterStep, export_kind, kind_spec, reads_snapshot
 from training.models import ChainStep, ModelVersion, Run, RunKind, RunStatus, Schedule
 from training.selectors import PromptChoice
 from training.services.configs import config_validate
 from training.services.generation import generation_round_start
 from training.services.registry import model_promote
 from training.services.runs import ChainPosition
-from training.services.triggers import TrainRequest, held_out_prompt_ids, train_start, training_snapshot_create
+from training.services.triggers import TrainRequest, held_out_prompt_ids, train_start, training_snapshot_request
 
 logger = logging.getLogger(__name__)
 
@@ -41,15 +41,15 @@ def schedule_kind_config(schedule: Schedule, kind: str) -> dict[str, Any]:
 
 
 def recipe_start(*, schedule: Schedule, user: Any = None, reason: str = "") -> Run:
-    """Export a fresh snapshot with the schedule's filters and queue the recipe's first step."""
+    """Queue the recipe's first step on a fresh snapshot with the schedule's filters (exported by the worker)."""
     kind = RECIPES[schedule.recipe][0]
     config = schedule_kind_config(schedule, kind)
-    config_validate(kind, config)  # refuse before exporting anything
+    config_validate(kind, config)  # refuse before storing a snapshot
     params = (schedule.config or {}).get(SNAPSHOT_KEY) or {}
-    # Every chain starts from its own snapshot: the data it trains on and the prompts it holds out.
-    snapshot = training_snapshot_create(project=schedule.project, params=params, user=user)
-    chain = ChainPosition(recipe=schedule.recipe, index=0, reason=reason, snapshot=snapshot)
-    request = TrainRequest(kind=kind, config=config, snapshot=snapshot, chain=chain)
+    # Every chain starts from its own fresh snapshot (train_start stores it pending on the chain):
+    # the data it trains on and the prompts it holds out.
+    chain = ChainPosition(recipe=schedule.recipe, index=0, reason=reason)
+    request = TrainRequest(kind=kind, config=config, snapshot_params=params, chain=chain)
     return train_start(project=schedule.project, request=request, user=user, schedule=schedule)
 
 
@@ -119,7 +119,8 @@ def _after_reward(run: Run) -> tuple[dict[str, Any], Run | None]:
     held_out = held_out_prompt_ids(snapshot) if snapshot else []
     prompts = {"which": "all", "tag": "", "exclude_ids": held_out}
     extra = {"reward_version_id": version.pk}
-    return decision, _try_start(decision, lambda: _queue(run, steps[step], base=None, prompts=prompts, extra=extra))
+    base = _version(run.inputs.get("model_version_id"))  # sft -> reward -> ppo: the RL step starts from the SFT policy
+    return decision, _try_start(decision, lambda: _queue(run, steps[step], base=base, prompts=prompts, extra=extra))
 
 
 def _after_policy(run: Run) -> tuple[dict[str, Any], Run | None]:
@@ -141,6 +142,35 @@ def _after_policy(run: Run) -> tuple[dict[str, Any], Run | None]:
     return decision, _try_start(
         decision, lambda: _queue(run, RunKind.EVALUATE, base=candidate, prompts=prompts, extra=extra)
     )
+
+
+def _after_sft(run: Run) -> tuple[dict[str, Any], Run | None]:
+    """Queue the chain's next step from the new SFT policy, on a fresh snapshot of the data it reads.
+
+    The SFT policy is not promoted: the chain's last step is evaluated against it, and only
+    that result is promoted through the gate.
+    """
+    candidate = _version(run.outputs.get("model_version_id"))
+    if candidate is None:
+        return {"promoted": False, "decision": "the sft run registered no model"}, None
+    steps = RECIPES[run.chain_step.recipe]
+    index = run.chain_step.index + 1
+    decision: dict[str, Any] = {"promoted": False, "version": candidate,
+                                "decision": "the next step starts from the SFT policy"}
+    if index >= len(steps):
+        return decision, None
+    kind = steps[index]
+
+    def start() -> Run:
+        snapshot = run.chain_step.snapshot
+        if reads_snapshot(kind):
+            params = (run.schedule.config or {}).get(SNAPSHOT_KEY) or {}
+            snapshot = training_snapshot_request(project=run.project, params=params, kind=export_kind(kind))
+        request = TrainRequest(kind=kind, config=schedule_kind_config(run.schedule, kind), snapshot=snapshot,
+                               base=candidate, chain=ChainPosition(recipe=run.chain_step.recipe, index=index, snapshot=snapshot))
+        return train_start(project=run.project, request=request, schedule=run.schedule, parent_run=run)
+
+    return decision, _try_start(decision, start)
 
 
 def _after_evaluate(run: Run) -> tuple[dict[str, Any], Run | None]:
@@ -194,6 +224,8 @@ def _step(run: Run) -> tuple[dict[str, Any], Run | None]:
         return _after_reward(run)
     if after == AfterStep.EVALUATE:
         return _after_policy(run)
+    if after == AfterStep.CONTINUE:
+        return _after_sft(run)
     if after == AfterStep.GATE:
         return _after_evaluate(run)
     return {}, None  # e.g. generate ends the chain: the next round is out for ranking

@@ -60,7 +60,8 @@ def _check_inputs(*, project: Project, kind: str, snapshot: DatasetSnapshot | No
     if snapshot is not None:
         if snapshot.project_id != project.pk:
             raise ValidationError({"snapshot": "the snapshot belongs to another project"})
-        if snapshot.status != SnapshotStatus.SUCCEEDED:
+        # A pending snapshot is exported by the run itself, as its first step in the worker.
+        if snapshot.status not in (SnapshotStatus.SUCCEEDED, SnapshotStatus.PENDING):
             raise ValidationError({"snapshot": f"snapshot {snapshot.name} is {snapshot.status}, not ready"})
     elif "train_file" in spec.system_fields:
         raise ValidationError({"snapshot": f"a {kind} run needs a dataset snapshot"})

@@ -5,21 +5,22 @@ Used by the "Train now" page, the admin actions on Project, the runs API and the
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from labeling.exports.services import snapshot_create
+from labeling.exports.services import snapshot_create, snapshot_request
 from labeling.exports.split import TEST, split_of
 from labeling.models import DatasetSnapshot, Project, Prompt, SnapshotStatus
-from training.kinds import reads_prompts, reads_snapshot, train_now_kinds
+from training.kinds import export_kind, reads_prompts, reads_snapshot, train_now_kinds
 from training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelVersion, Run, Schedule
 from training.services.configs import config_validate, job_spec
 from training.services.runs import ActiveRunExists, ChainPosition, run_create
 
 # Training always reads the conversational JSONL export, whatever the user's export defaults are.
-TRAINING_EXPORT = {"kind": "preference", "format": "jsonl", "style": "conversational"}
+TRAINING_EXPORT = {"format": "jsonl", "style": "conversational"}
 
 
 def train_kinds_installed() -> list[str]:
@@ -49,12 +50,28 @@ class TrainRequest:
     chain: ChainPosition | None = None  # a recipe chain's step (set by training.services.recipes)
 
 
-def training_snapshot_create(*, project: Project, params: dict[str, Any], user: Any = None) -> DatasetSnapshot:
-    """Export a fresh preference snapshot in the form training jobs read (conversational JSONL)."""
+def _training_params(params: Any, kind: str) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise ValidationError({"snapshot_params": "must be a JSON object of export filters"})
-    clean = {"name": "training-data", **params, **TRAINING_EXPORT}
-    return snapshot_create(project=project, params=clean, user=user)
+    return {"name": "training-data", **params, **TRAINING_EXPORT, "kind": kind}
+
+
+def training_snapshot_create(
+    *, project: Project, params: dict[str, Any], user: Any = None, kind: str = "preference"
+) -> DatasetSnapshot:
+    """Export a fresh snapshot of `kind` (preference or sft) now, in the form training jobs read (conversational JSONL)."""
+    return snapshot_create(project=project, params=_training_params(params, kind), user=user)
+
+
+def training_snapshot_request(
+    *, project: Project, params: dict[str, Any], user: Any = None, kind: str = "preference"
+) -> DatasetSnapshot:
+    """Check the filters and store a pending training snapshot; the run that reads it exports it in the worker.
+
+    Cheap enough for a request: the filters are validated and "is there anything to export?" is
+    one query; the export itself happens as the run's first step (training.runner.snapshot).
+    """
+    return snapshot_request(project=project, params=_training_params(params, kind), user=user, enqueue=False)
 
 
 def held_out_prompt_ids(snapshot: DatasetSnapshot) -> list[int]:
@@ -77,15 +94,23 @@ def _check_base(project: Project, kind: str, base: ModelVersion | None) -> None:
         raise ValidationError({"base": f"{base.name} is a {base.kind} model; choose a policy to start {kind} from"})
 
 
-def _check_snapshot(project: Project, snapshot: DatasetSnapshot) -> None:
+def _check_snapshot(project: Project, snapshot: DatasetSnapshot, kind: str = "preference") -> None:
     if snapshot.project_id != project.pk:
         raise ValidationError({"snapshot": "the snapshot belongs to another project"})
-    if snapshot.status != SnapshotStatus.SUCCEEDED:
+    if snapshot.status not in (SnapshotStatus.SUCCEEDED, SnapshotStatus.PENDING):  # pending: the worker exports it
         raise ValidationError({"snapshot": f"snapshot {snapshot.name} is {snapshot.status}, not ready"})
-    if snapshot.kind != "preference" or not any(name.endswith(".jsonl") for name in snapshot.files or {}):
+    has_jsonl = snapshot.status == SnapshotStatus.PENDING or any(n.endswith(".jsonl") for n in snapshot.files or {})
+    if snapshot.kind != kind or not has_jsonl:
         raise ValidationError(
-            {"snapshot": f"snapshot {snapshot.name} is not a preference export in JSONL; export one as JSONL"}
+            {"snapshot": f"snapshot {snapshot.name} is not a{'n' if kind[0] in 'aeiou' else ''} {kind} export in JSONL; export one as JSONL"}
         )
+
+
+def _chain_on(chain: ChainPosition | None, snapshot: DatasetSnapshot | None) -> ChainPosition | None:
+    """A chain's first step makes the chain's snapshot: record it on the chain position."""
+    if chain is None or chain.snapshot is not None or snapshot is None:
+        return chain
+    return dataclasses.replace(chain, snapshot=snapshot)
 
 
 def _refuse_if_active(project: Project, kind: str) -> None:
@@ -103,10 +128,10 @@ def train_start(
     schedule: Schedule | None = None,
     parent_run: Run | None = None,
 ) -> Run:
-    """Validate a training request, export its snapshot when asked for a fresh one, and queue the run.
+    """Validate a training request and queue the run (with a pending snapshot when asked for a fresh one).
 
-    Not atomic on purpose: an export can take minutes and must not hold the database's write lock
-    (SQLite) meanwhile. Hyperparameters are checked before anything is exported.
+    Nothing heavy happens here: a fresh snapshot is only checked and stored pending; the worker
+    exports it as the run's first step. Hyperparameters are checked before the snapshot is stored.
     """
     kind = request.kind
     if kind not in train_now_kinds():
@@ -116,9 +141,11 @@ def train_start(
     _refuse_if_active(project, kind)
     snapshot = request.snapshot
     if snapshot is not None:
-        _check_snapshot(project, snapshot)
+        _check_snapshot(project, snapshot, export_kind(kind))
     elif reads_snapshot(kind):
-        snapshot = training_snapshot_create(project=project, params=request.snapshot_params or {}, user=user)
+        snapshot = training_snapshot_request(
+            project=project, params=request.snapshot_params or {}, user=user, kind=export_kind(kind)
+        )
     inputs = dict(request.inputs)
     if request.base is not None:
         inputs["model_version_id"] = request.base.pk
@@ -134,5 +161,5 @@ def train_start(
         inputs=inputs,
         schedule=schedule,
         parent_run=parent_run,
-        chain=request.chain,
+        chain=_chain_on(request.chain, snapshot),
     )

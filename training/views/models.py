@@ -33,6 +33,7 @@ def models_context(request: HttpRequest, project: Any) -> dict[str, Any]:
 def model_list(request: HttpRequest, project_id: int) -> HttpResponse:
     """Show a project's models as a lineage tree, the current ones marked."""
     project = project_get_for_member(request.user, project_id)
+    require_manager(request.user, project)  # paths and run links are no annotator's business
     return render_page(request, "training/model_list.html", models_context(request, project), partial="models")
 
 
@@ -40,6 +41,7 @@ def model_list(request: HttpRequest, project_id: int) -> HttpResponse:
 def model_detail(request: HttpRequest, version_id: int) -> HttpResponse:
     """Show one model: where it came from, its metrics, its children."""
     version = selectors.model_version_get_for_member(request.user, version_id)
+    require_manager(request.user, version.project)
     context = {
         **models_context(request, version.project),
         "version": version,

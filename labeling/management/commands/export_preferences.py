@@ -20,18 +20,24 @@ LIST_OPTIONS = ("exclude_flags", "annotators_include", "annotators_exclude", "po
 class ProgressBar:
     """A plain-text progress bar on stderr, redrawn at most a few times a second."""
 
-    def __init__(self, stream: Any = sys.stderr, width: int = 30) -> None:
-        self.stream, self.width, self.last, self.started = stream, width, 0.0, time.monotonic()
+    def __init__(self, stream: Any = sys.stderr, width: int = 30, noun: str = "comparisons") -> None:
+        self.stream, self.width, self.last, self.started, self.noun = stream, width, 0.0, time.monotonic(), noun
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: int | None) -> None:
         now = time.monotonic()
+        if total is None:  # a JSONL/CSV file's row count is known only at its end
+            if now - self.last >= 0.2:
+                self.last = now
+                self.stream.write(f"\r{done} {self.noun} {done / max(now - self.started, 1e-9):,.0f}/s")
+                self.stream.flush()
+            return
         if now - self.last < 0.2 and done < total:
             return
         self.last = now
         share = done / total if total else 1.0
         filled = int(share * self.width)
         rate = done / max(now - self.started, 1e-9)
-        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} comparisons {share:4.0%} {rate:,.0f}/s")
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {self.noun} {share:4.0%} {rate:,.0f}/s")
         if done >= total:
             self.stream.write("\n")
         self.stream.flush()

@@ -16,6 +16,8 @@ from labeling.models import Membership, Project, Role
 from labeling.services import project_create, prompts_import
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "demo_prompts.jsonl"
+# Small sums with reference answers (tag "arithmetic"): a GRPO run with rule rewards can start on them.
+ARITHMETIC = FIXTURE.with_name("demo_arithmetic.jsonl")
 USERS = [("admin", True, Role.MANAGER), ("annotator1", False, Role.ANNOTATOR), ("annotator2", False, Role.ANNOTATOR)]
 
 INSTRUCTIONS = """\
@@ -77,10 +79,14 @@ class Command(BaseCommand):
                 Membership.objects.get_or_create(project=project, user=users[name], defaults={"role": role})
             with FIXTURE.open("rb") as handle:
                 result = prompts_import(project=project, upload=handle, fmt="jsonl", user=users["admin"])
+            with ARITHMETIC.open("rb") as handle:
+                sums = prompts_import(project=project, upload=handle, fmt="jsonl", user=users["admin"])
         self.stdout.write(
             f"Demo project '{project.slug}': {result.created_prompts} new prompt(s), {result.created_comparisons} new "
             f"comparison(s) ({result.skipped_duplicates} prompt(s) already there)."
         )
+        self.stdout.write(f"Arithmetic prompts with reference answers (tag 'arithmetic', for GRPO with rule rewards): "
+                          f"{sums.created_prompts} new.")
         source = "DEMO_PASSWORD" if os.environ.get("DEMO_PASSWORD") else str(password_file)
         self.stdout.write(f"Demo users (passwords from {source}):")
         for name, staff, role in USERS:

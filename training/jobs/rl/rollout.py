@@ -87,22 +87,28 @@ def stop_token_ids(tokenizer: Any, model: nn.Module) -> list[int]:
 
 @torch.no_grad()
 def sample(policy: nn.Module, input_ids: Tensor, attention_mask: Tensor, *, max_new_tokens: int, temperature: float, stop_ids: list[int], pad_id: int) -> Tensor:
-    """Sample responses from plain softmax(logits / T): no top-k/top-p/repetition tricks, so log-probs match."""
+    """Sample responses from plain softmax(logits / T): no top-k/top-p/repetition tricks, so log-probs match.
+
+    The draw is the generate job's NucleusSampler with top_p = 1 (a cumsum and a binary search
+    per row instead of multinomial); generate() then keeps the drawn token.
+    """
     from transformers import GenerationConfig
+
+    from training.jobs.sampling import NucleusSampler
 
     config = GenerationConfig(
         max_new_tokens=max_new_tokens,
-        do_sample=True,
-        temperature=temperature,
-        top_k=0,
-        top_p=1.0,
-        typical_p=1.0,
+        do_sample=False,
+        top_k=None,
+        top_p=None,
+        temperature=None,
         repetition_penalty=1.0,
         no_repeat_ngram_size=0,
         eos_token_id=stop_ids,
         pad_token_id=pad_id,
     )
-    out = policy.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+    out = policy.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
+                          logits_processor=[NucleusSampler(temperature, 1.0)])
     return out[:, input_ids.size(1) :]
 
 

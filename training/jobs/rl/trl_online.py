@@ -8,11 +8,12 @@ template, which is how RewardTrainer rendered the pairs it learnt from.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from training.jobs import common
+from training.jobs.backends.vllm import check_vllm_fields, vllm_kwargs
 from training.jobs.common import ConfigError, JobError, check_range
 
 SYSTEM_FIELDS: frozenset[str] = frozenset({"run_dir", "output_dir", "model", "reward_model", "prompts_file"})
@@ -40,9 +41,16 @@ class OnlineJobConfig:
     num_iterations: int = 1  # optimisation passes per generated batch
     logging_steps: int = 1  # log (and write metrics) every N steps
     seed: int = 0
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # trackers fed the run's metrics: tensorboard, wandb, mlflow, trackio
+    use_vllm: bool = False  # generate with vLLM (CUDA only; TRL's use_vllm)
+    vllm_mode: str = "colocate"  # "colocate" (inside the trainer) or "server" (`trl vllm-serve`)
+    vllm_server_base_url: str = ""  # server mode: e.g. http://10.0.0.2:8000
+    vllm_gpu_memory_utilization: float = 0.3  # colocate mode: GPU memory share vLLM may take
 
     def validate(self) -> None:
         """Raise ConfigError naming the first out-of-range field."""
+        check_vllm_fields(self)
+        common.check_job_options(self)
         if self.learning_rate is not None:  # None = auto (training/jobs/defaults.py)
             check_range("learning_rate", self.learning_rate, low=0.0, high=1.0)
         if self.num_train_epochs is not None:
@@ -101,6 +109,7 @@ def trl_kwargs(config: OnlineJobConfig, work_dir: Path) -> dict[str, Any]:
         "num_iterations": config.num_iterations,
         "disable_dropout": True,
         "log_completions": False,
+        **vllm_kwargs(config),
         **common.base_trainer_kwargs(output_dir=work_dir, seed=config.seed, logging_steps=config.logging_steps),
     }
 
@@ -111,6 +120,10 @@ def load_policy(config: OnlineJobConfig, kind: str) -> tuple[Any, Any, Any, dict
     Return (model, tokenizer, config with its auto fields filled for this model, what was filled).
     """
     import torch
+
+    from training.jobs.backends.vllm import require_vllm
+
+    require_vllm(config)  # before any weights load: a worker without CUDA refuses use_vllm at once
 
     from training.jobs import defaults
 

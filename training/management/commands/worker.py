@@ -7,6 +7,7 @@ from typing import Any
 
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 
+from training.runner.cleanup import stale_temp_dirs_remove
 from training.services.runs import runs_fail_orphaned
 from training.worker import DEFAULT_TICK_S, Ticker, tick
 
@@ -26,6 +27,9 @@ class Command(DbWorkerCommand):
     def handle(self, *args: Any, tick_interval: float, **options: Any) -> None:
         for run in runs_fail_orphaned():
             self.stdout.write(f"run {run.pk} was left running by a dead worker: marked failed")
+        removed = stale_temp_dirs_remove()  # after the orphans: their directories are stale now too
+        if removed:
+            self.stdout.write(f"removed {removed} temporary output director{'y' if removed == 1 else 'ies'} of dead jobs")
         ticker = None
         if options.get("batch"):
             tick()  # a batch worker exits when the queue is empty: tick once instead of in a thread
