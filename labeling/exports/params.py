@@ -35,6 +35,9 @@ class ExportParams:
     exclude_flags: tuple[str, ...] = FLAGS
     annotators_include: tuple[str, ...] = ()
     annotators_exclude: tuple[str, ...] = ()
+    # Leave out annotators below these (labeling/quality.py); those without the data are kept.
+    min_annotator_agreement: float = 0.0
+    min_gold_accuracy: float = 0.0
     date_from: str | None = None
     date_to: str | None = None
     policy_versions: tuple[str, ...] = ()
@@ -149,6 +152,8 @@ def params_from_dict(data: dict[str, Any] | None) -> ExportParams:
         exclude_flags=exclude_flags,
         annotators_include=_string_list(data, "annotators_include"),
         annotators_exclude=_string_list(data, "annotators_exclude"),
+        min_annotator_agreement=_number(data, "min_annotator_agreement", 0.0, low=0.0, high=1.0),
+        min_gold_accuracy=_number(data, "min_gold_accuracy", 0.0, low=0.0, high=1.0),
         date_from=_date(data, "date_from"),
         date_to=_date(data, "date_to"),
         policy_versions=_string_list(data, "policy_versions"),
