@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from training.jobs.checkpoints import checkpoint_root
 from training.kinds import Makes, kind_spec
 from training.models import ModelKind, ModelVersion, Run, RunStatus
 from training.services.generation import generation_output_ingest
@@ -74,4 +76,6 @@ def run_outputs_register(
         Run.objects.filter(pk=run.pk).update(
             status=RunStatus.SUCCEEDED, progress=1.0, outputs=outputs, log_tail=logs, finished_at=timezone.now(), error=""
         )
+    # Succeeded: the model is registered, so the resume checkpoints only take disk space now.
+    transaction.on_commit(lambda: shutil.rmtree(checkpoint_root(run_dir), ignore_errors=True))
     return True
