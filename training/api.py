@@ -137,7 +137,7 @@ class ProjectRunListApi(generics.ListAPIView):
         data = form.validated_data
         try:
             if data["kind"] == RunKind.GENERATE:
-                prompts = data.get("prompts") or {"which": "unranked", "tag": ""}
+                prompts = data.get("prompts") or {"which": selectors.PromptChoice.GENERATE_DEFAULT, "tag": ""}
                 run = generation_round_start(project=project, user=request.user, config=data["config"], **prompts)
             elif data["kind"] in train_now_kinds():
                 run = train_start(project=project, request=_train_request(project, data), user=request.user)

@@ -65,6 +65,7 @@ def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
         "checkpoint": run_checkpoint(run) if run.status in (RunStatus.FAILED, RunStatus.CANCELLED) else None,
         "versions": list(run.model_versions.all()),
         "chain": selectors.run_chain_step(run),
+        "current_ids": selectors.current_model_ids(request.user),
     }
 
 
