@@ -30,6 +30,7 @@ from training.serializers import (
 )
 from training.services.generation import generation_round_start
 from training.services.registry import model_promote, model_rollback
+from training.services.resume import run_resume
 from training.services.runs import ActiveRunExists, run_cancel, run_create
 from training.services.triggers import TrainRequest, train_start
 
@@ -134,7 +135,7 @@ def _generate_choice(prompts: dict | None) -> dict[str, str]:
     prompts = {k: v for k, v in (prompts or {}).items() if v is not None}
     if "exclude_snapshot_test" in prompts:
         raise ValidationError({"prompts.exclude_snapshot_test": "applies to ppo, rloo, grpo and evaluate runs, not generate"})
-    return {"which": prompts.get("which", PromptChoice.UNRANKED), "tag": prompts.get("tag", "")}
+    return {"which": prompts.get("which", PromptChoice.GENERATE_DEFAULT), "tag": prompts.get("tag", "")}
 
 
 class ProjectRunListApi(generics.ListAPIView):
@@ -204,3 +205,18 @@ class RunCancelApi(APIView):
         run = selectors.run_get_for_member(request.user, pk)
         require_manager(request.user, run.project)
         return Response(RunDetailSerializer(run_cancel(run=run), context={"request": request}).data)
+
+
+class RunResumeApi(APIView):
+    @extend_schema(request=None, responses={200: RunDetailSerializer, 400: ERROR, 403: ERROR, 404: NOT_FOUND, 409: ERROR},
+                   summary="Resume a failed or cancelled run from its last complete checkpoint (managers)")
+    def post(self, request: Request, pk: int) -> Response:
+        run = selectors.run_get_for_member(request.user, pk)
+        require_manager(request.user, run.project)
+        try:
+            run = run_resume(run=run)
+        except ActiveRunExists as exc:
+            return validation_response(exc, code=status.HTTP_409_CONFLICT)
+        except ValidationError as exc:
+            return validation_response(exc)
+        return Response(RunDetailSerializer(run, context={"request": request}).data)

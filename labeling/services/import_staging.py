@@ -225,3 +225,53 @@ def request_source(*, project: Project, user: Any, upload: Any = None, token: st
     else:
         return None, None
     return staged_source(staged), staged
+
+
+# Background imports: the worker runs a staged import and writes its progress beside it --------
+
+
+def _write_state(staged: Staged, state: dict[str, Any]) -> None:
+    path = _root() / staged.token / "progress.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state))
+    tmp.replace(path)  # readers never see half a file
+
+
+def staged_state(staged: Staged) -> dict[str, Any]:
+    """Return a background import's state: {"state": queued|running|done|failed, "done", "total", "result"|"errors"}."""
+    path = _root() / staged.token / "progress.json"
+    return json.loads(path.read_text()) if path.is_file() else {"state": "queued", "done": 0, "total": None}
+
+
+def staged_queue(staged: Staged, *, mapping: dict[str, str] | None) -> None:
+    """Queue the staged import for the worker (after the request's transaction commits)."""
+    from django.db import transaction
+
+    from labeling.import_tasks import staged_import_task
+
+    _write_state(staged, {"state": "queued", "done": 0, "total": None, "mapping": mapping})
+    transaction.on_commit(lambda: staged_import_task.enqueue(staged.token, staged.meta["project"], staged.meta["user"]))
+
+
+def staged_import_run(*, token: str, project: Project, user: Any) -> dict[str, Any]:
+    """Run a queued import (the worker's entry point), recording progress and the outcome in progress.json."""
+    from labeling.services.imports import prompts_import
+
+    staged = staged_get(token=token, project=project, user=user)
+    mapping = staged_state(staged).get("mapping")
+
+    def progress(done: int, total: int | None) -> None:
+        _write_state(staged, {"state": "running", "done": done, "total": total})
+
+    try:
+        result = prompts_import(project=project, source=staged_source(staged), mapping=mapping, user=user, progress=progress)
+    except ImportValidationError as exc:
+        state = {"state": "failed", "errors": exc.errors, "total_errors": exc.total, "summary": exc.summary(), "unit": exc.unit}
+    else:
+        state = {"state": "done", "done": result.rows, "total": result.rows, "result": result.__dict__}
+        for name in (staged.meta.get("file"), "unzipped"):  # the data goes; the state stays for the page
+            if name:
+                target = _root() / token / name
+                shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+    _write_state(staged, state)
+    return state

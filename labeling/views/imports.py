@@ -11,12 +11,20 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
 
 from labeling.forms import ImportForm
 from labeling.models import Project
 from labeling.services import ImportValidationError, prompts_import
 from labeling.services.import_sources import FIELDS
-from labeling.services.import_staging import import_preview, request_source, staged_discard
+from labeling.services.import_staging import (
+    import_preview,
+    request_source,
+    staged_discard,
+    staged_get,
+    staged_queue,
+    staged_state,
+)
 from labeling.views._render import render_page
 from labeling.views.manager import managed_project
 
@@ -42,6 +50,10 @@ def _review_or_import(request: HttpRequest, project: Project, context: dict[str,
         source, staged = request_source(project=project, user=request.user, upload=upload, token=token, hub_id=options.get("hub_id") or "",
                                         fmt=options.get("format") or None, split=options.get("split") or None, review=action == "review")
         mapping = _posted_mapping(request)
+        if action == "background" and staged is not None:
+            staged_queue(staged, mapping=mapping)
+            context |= {"progress": staged_state(staged), "token": staged.token}
+            return 202
         if action == "review":
             context |= {"preview": import_preview(project=project, source=source, mapping=mapping), "token": staged.token}
             return 200
@@ -73,3 +85,23 @@ def project_import(request: HttpRequest, project_id: int) -> HttpResponse:
         context["filename"] = upload.name if upload else form.cleaned_data["hub_id"]
         status = _review_or_import(request, project, context, upload=upload, options=form.cleaned_data)
     return render_page(request, PAGE, context, partial="result", status=status)
+
+
+@login_required
+@require_GET
+def project_import_progress(request: HttpRequest, project_id: int, token: str) -> HttpResponse:
+    """Show a background import's progress bar (polled by htmx), then its summary or its problems."""
+    project = managed_project(request, project_id)
+    context: dict[str, Any] = {"project": project, "form": ImportForm(), "token": token}
+    try:
+        state = staged_state(staged_get(token=token, project=project, user=request.user))
+    except ImportValidationError as exc:
+        _errors(context, exc)
+        return render_page(request, PAGE, context, partial="result", status=404)
+    if state["state"] == "done":
+        context["result"] = state["result"]
+    elif state["state"] == "failed":
+        context |= {"errors": state["errors"], "error_total": state["total_errors"], "error_summary": state["summary"], "unit": state["unit"]}
+    else:
+        context["progress"] = state
+    return render_page(request, PAGE, context, partial="result")

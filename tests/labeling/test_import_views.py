@@ -55,3 +55,31 @@ def test_import_now_reads_parquet_with_the_suggested_mapping(client, page):
 def test_hub_dataset_offline_says_so_on_the_page(client, page):
     response = client.post(page, {"hub_id": "someone/data", "action": "review"})
     assert response.status_code == 400 and "offline (HF_HUB_OFFLINE=1)" in response.content.decode()
+
+
+def test_background_import_shows_progress_then_the_summary(client, page, project, manager, django_capture_on_commit_callbacks):
+    from django_tasks_db.models import DBTaskResult
+
+    from labeling.import_tasks import staged_import_task
+
+    html = client.post(page, {"file": parquet([{"question": f"Q{i}?"} for i in range(3)]), "action": "review"}).content.decode()
+    token = html.split('name="token" value="')[1].split('"')[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = client.post(page, {"token": token, "action": "background"}, headers=HX)
+    assert queued.status_code == 202 and "<progress" in queued.content.decode() and "Waiting for the worker" in queued.content.decode()
+    assert DBTaskResult.objects.filter(task_path__endswith="staged_import_task").count() == 1
+    state = staged_import_task.call(token, project.pk, manager.pk)
+    assert state["state"] == "done" and Prompt.objects.count() == 3
+    done = client.get(reverse("labeling:project-import-progress", args=[project.pk, token]), headers=HX).content.decode()
+    assert "<strong>3</strong> new prompts" in done and "<progress" not in done
+
+
+def test_background_import_of_bad_rows_reports_them_and_writes_nothing(client, page, project, manager):
+    from labeling.import_tasks import staged_import_task
+
+    html = client.post(page, {"file": parquet([{"question": "ok"}, {"question": ""}]), "action": "review"}).content.decode()
+    token = html.split('name="token" value="')[1].split('"')[0]
+    client.post(page, {"token": token, "action": "background"})
+    assert staged_import_task.call(token, project.pk, manager.pk)["state"] == "failed"
+    page_html = client.get(reverse("labeling:project-import-progress", args=[project.pk, token])).content.decode()
+    assert "Nothing was imported" in page_html and '<td class="num">2</td>' in page_html and Prompt.objects.count() == 0
