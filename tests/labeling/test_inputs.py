@@ -245,3 +245,18 @@ def test_generated_text_with_nul_or_surrogates_is_stored_with_replacement_charac
     )
     stored = list(comparison.responses.order_by("position").values_list("text", flat=True))
     assert stored == ["nul\ufffdhere", "lone \ufffd surrogate", "fine", "also fine"]
+
+
+def test_parquet_import_with_nul_names_the_row_and_writes_nothing(project, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from labeling.services.import_sources import parquet_source
+    from labeling.services.imports import ImportValidationError, prompts_import
+
+    rows = [{"prompt": "fine", "reference": "ok"}, {"prompt": "bad", "reference": "nul\x00inside"}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "p.parquet")
+    with pytest.raises(ImportValidationError) as exc:
+        prompts_import(project=project, source=parquet_source(tmp_path / "p.parquet"))
+    assert [(e["line"], e["field"]) for e in exc.value.errors] == [(2, "reference")] and "NUL" in str(exc.value)
+    assert Prompt.objects.count() == 0
