@@ -247,6 +247,7 @@ class HistoryEntry:
     comparison: Comparison
     ranking: Ranking | None  # None: skipped
     at: object  # when it was ranked or skipped
+    skip_reason: str = ""
 
 
 def annotator_history(*, project: Project, annotator: AbstractBaseUser, limit: int = 200) -> list[HistoryEntry]:
@@ -262,5 +263,5 @@ def annotator_history(*, project: Project, annotator: AbstractBaseUser, limit: i
         .order_by("-updated_at")[:limit]
     )
     entries = [HistoryEntry(r.comparison, r, r.updated_at) for r in rankings]
-    entries += [HistoryEntry(s.comparison, None, s.updated_at) for s in skips]
+    entries += [HistoryEntry(s.comparison, None, s.updated_at, s.get_skip_reason_display()) for s in skips]
     return sorted(entries, key=lambda e: e.at, reverse=True)[:limit]

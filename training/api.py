@@ -22,6 +22,7 @@ from training.models import ModelVersion, RunKind
 from training.serializers import ModelVersionSerializer, RunCreateSerializer, RunDetailSerializer, RunSerializer
 from training.services.generation import generation_round_start
 from training.services.registry import model_promote, model_rollback
+from training.services.resume import run_resume
 from training.services.runs import ActiveRunExists, run_cancel, run_create
 from training.services.triggers import TrainRequest, train_start
 
@@ -136,7 +137,7 @@ class ProjectRunListApi(generics.ListAPIView):
         data = form.validated_data
         try:
             if data["kind"] == RunKind.GENERATE:
-                prompts = data.get("prompts") or {"which": "unranked", "tag": ""}
+                prompts = data.get("prompts") or {"which": selectors.PromptChoice.GENERATE_DEFAULT, "tag": ""}
                 run = generation_round_start(project=project, user=request.user, config=data["config"], **prompts)
             elif data["kind"] in train_now_kinds():
                 run = train_start(project=project, request=_train_request(project, data), user=request.user)
@@ -163,3 +164,18 @@ class RunCancelApi(APIView):
         run = selectors.run_get_for_member(request.user, pk)
         require_manager(request.user, run.project)
         return Response(RunDetailSerializer(run_cancel(run=run), context={"request": request}).data)
+
+
+class RunResumeApi(APIView):
+    @extend_schema(request=None, responses={200: RunDetailSerializer, 400: ERROR, 403: ERROR, 404: NOT_FOUND, 409: ERROR},
+                   summary="Resume a failed or cancelled run from its last complete checkpoint (managers)")
+    def post(self, request: Request, pk: int) -> Response:
+        run = selectors.run_get_for_member(request.user, pk)
+        require_manager(request.user, run.project)
+        try:
+            run = run_resume(run=run)
+        except ActiveRunExists as exc:
+            return validation_response(exc, code=status.HTTP_409_CONFLICT)
+        except ValidationError as exc:
+            return validation_response(exc)
+        return Response(RunDetailSerializer(run, context={"request": request}).data)

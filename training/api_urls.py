@@ -12,4 +12,5 @@ urlpatterns = [
     path("projects/<int:pk>/runs/", api.ProjectRunListApi.as_view(), name="api-project-runs"),
     path("runs/<int:pk>/", api.RunDetailApi.as_view(), name="api-run-detail"),
     path("runs/<int:pk>/cancel/", api.RunCancelApi.as_view(), name="api-run-cancel"),
+    path("runs/<int:pk>/resume/", api.RunResumeApi.as_view(), name="api-run-resume"),
 ]

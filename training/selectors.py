@@ -15,26 +15,49 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from labeling.access import projects_for_user
-from labeling.models import Preference, Project, Prompt, Ranking
+from labeling.models import Comparison, Preference, Project, Prompt, Ranking
 from training.kinds import RECIPES, training_kinds
-from training.models import ACTIVE_RUN_STATUSES, ChainStep, MetricPoint, ModelVersion, ProjectModels, Run, Schedule
+from training.models import (
+    ACTIVE_RUN_STATUSES,
+    ChainStep,
+    MetricPoint,
+    ModelKind,
+    ModelVersion,
+    ProjectModels,
+    Run,
+    Schedule,
+)
 
 
 class PromptChoice:
+    UNCOVERED = "uncovered"
     UNRANKED = "unranked"
     ALL = "all"
     TAG = "tag"
+    GENERATE_DEFAULT = UNCOVERED  # a round never gives a prompt a second unfinished comparison
     CHOICES = [
+        (UNCOVERED, "Prompts with no open comparison (never given one, or all of theirs fully ranked)"),
         (UNRANKED, "Unranked: prompts none of whose comparisons has a ranking yet"),
-        (ALL, "All prompts"),
+        (ALL, "All prompts, also those with an open comparison (another round of the same prompts)"),
         (TAG, "Prompts with a tag"),
     ]
+    EMPTY_ADVICE = {
+        UNCOVERED: "every prompt already has a comparison waiting for rankings (imported responses count); "
+                   "rank those first, import new prompts, or choose “all” to add another round of the same prompts",
+        UNRANKED: "every prompt has a ranked comparison; choose “uncovered” (the default) for the prompts whose "
+                  "comparisons are all finished, or “all”",
+        ALL: "the project has no prompts; import some first",
+        TAG: "no prompt carries this tag; check its spelling or choose another set",
+    }
 
 
 def prompts_for_generation(*, project: Project, which: str, tag: str = "") -> QuerySet[Prompt]:
-    """Return the prompts a generate round covers: unranked, all, or those carrying a tag."""
+    """Return the prompts a generate round covers: uncovered (no open comparison), unranked, all, or tagged."""
     prompts = Prompt.objects.filter(project=project)
-    if which == PromptChoice.UNRANKED:
+    if which == PromptChoice.UNCOVERED:
+        open_comparison = Comparison.objects.filter(prompt=OuterRef("pk"), complete=False)
+        prompts = prompts.exclude(Exists(open_comparison))
+    elif which == PromptChoice.UNRANKED:
         ranked = Ranking.objects.filter(comparison__prompt=OuterRef("pk"))
         prompts = prompts.exclude(Exists(ranked))
     elif which == PromptChoice.TAG:
@@ -44,10 +67,26 @@ def prompts_for_generation(*, project: Project, which: str, tag: str = "") -> Qu
     return prompts.order_by("id")
 
 
+def generation_round_sizes(project: Project, *, tag: str = "") -> dict[str, int]:
+    """Return how many comparisons a generate round would create for each prompt choice (one per prompt)."""
+    choices = [c for c, _ in PromptChoice.CHOICES if c != PromptChoice.TAG or tag]
+    return {c: prompts_for_generation(project=project, which=c, tag=tag).count() for c in choices}
+
+
 def project_pointers(project: Project) -> ProjectModels:
     """Return the project's current policy/reward pointers (unsaved and empty when none exist)."""
     found = ProjectModels.objects.select_related("policy", "reward").filter(project=project).first()
     return found or ProjectModels(project=project)
+
+
+def reward_model_missing(project: Project) -> str | None:
+    """Say why the project has no usable reward model, naming the real state (None when one is current)."""
+    if project_pointers(project).reward_id:
+        return None
+    latest = ModelVersion.objects.filter(project=project, kind=ModelKind.REWARD).order_by("-id").first()
+    if latest is not None:
+        return f"{latest.name} exists but is not current — make it current on its model page"
+    return "none has been trained yet; train one (kind reward) first"
 
 
 def runs_for_project(project: Project) -> QuerySet[Run]:

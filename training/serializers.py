@@ -111,7 +111,7 @@ class RunDetailSerializer(RunSerializer):
 
 
 class PromptSelectionSerializer(serializers.Serializer):
-    which = serializers.ChoiceField(choices=PromptChoice.CHOICES, default=PromptChoice.UNRANKED)
+    which = serializers.ChoiceField(choices=PromptChoice.CHOICES, default=PromptChoice.GENERATE_DEFAULT)
     tag = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
 
 

@@ -19,6 +19,7 @@ FORMATS = ("jsonl", "parquet", "save_to_disk", "csv")
 STYLES = ("conversational", "standard")
 FLAGS = ("unsafe", "all_bad")
 MAX_NAME = 80
+SFT_SOURCES = ("both", "demonstrations", "rankings")
 MAX_LABEL = 100  # data_source / ability: short identifiers verl routes rewards by
 DEFAULT_FORMAT = {"prompt": "parquet"}  # verl reads Parquet; every other kind defaults to JSONL
 
@@ -56,6 +57,7 @@ class ExportParams:
     drop_empty: bool = False
     min_length: int = 0  # characters; shorter responses are dropped
     tag_mix: tuple[tuple[str, float], ...] = ()  # target share of prompts per tag, shares add up to 1
+    sft_source: str = "both"  # sft exports: accepted demonstrations and/or the consensus-best ranked response
 
     def as_dict(self) -> dict[str, Any]:
         """Return the canonical JSON-ready form stored on the snapshot and in the manifest."""
@@ -166,6 +168,7 @@ def params_from_dict(data: dict[str, Any] | None) -> ExportParams:
         data_source=_label(data, "data_source"),
         ability=_label(data, "ability"),
         tag_mix=tag_mix_from(data.get("tag_mix")),
+        sft_source=_choice(data, "sft_source", SFT_SOURCES, "both"),
         **cleaning_fields(data),
     )
     if params.date_from and params.date_to and params.date_from > params.date_to:

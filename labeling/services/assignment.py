@@ -150,10 +150,10 @@ def _comparison_with_load(comparison_id: int, now: datetime) -> tuple[Comparison
 
 @retry_when_locked
 @transaction.atomic
-def comparison_skip(*, comparison: Comparison, annotator: AbstractBaseUser) -> None:
-    """Release the annotator's lease and never offer them this comparison again."""
+def comparison_skip(*, comparison: Comparison, annotator: AbstractBaseUser, reason: str = "") -> None:
+    """Release the annotator's lease and never offer them this comparison again (reason: a SkipReason or "")."""
     Assignment.objects.update_or_create(
         comparison=comparison,
         annotator=annotator,
-        defaults={"status": AssignmentStatus.SKIPPED, "expires_at": timezone.now()},
+        defaults={"status": AssignmentStatus.SKIPPED, "expires_at": timezone.now(), "skip_reason": reason},
     )

@@ -139,7 +139,7 @@ def test_the_gate_promotes_at_or_above_the_minimum_and_generates_the_next_round(
     run.refresh_from_db()
     assert _chain(run).promoted is True and "0.600 ≥ minimum 0.600" in _chain(run).decision
     assert (generate.kind, generate.schedule_id, generate.parent_run_id) == ("generate", run.schedule_id, run.pk)
-    assert generate.inputs["prompts"]["which"] == "all"
+    assert generate.inputs["prompts"]["which"] == "uncovered"  # never a second open comparison for a prompt
 
 
 def test_without_auto_promote_a_winning_policy_waits_for_a_human(loop):

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from training.kinds import RECIPES, AfterStep, export_kind, kind_spec, reads_snapshot
 from training.models import ChainStep, ModelVersion, Run, RunKind, RunStatus, Schedule
+from training.selectors import PromptChoice
 from training.services.configs import config_validate
 from training.services.generation import generation_round_start
 from training.services.registry import model_promote
@@ -205,7 +206,7 @@ def _generate_next(run: Run) -> Run:
     generate = generation_round_start(
         project=run.project,
         user=None,
-        which=choice.get("which", "all"),
+        which=choice.get("which", PromptChoice.GENERATE_DEFAULT),
         tag=choice.get("tag", ""),
         config=schedule_kind_config(schedule, RunKind.GENERATE),
     )
