@@ -143,6 +143,13 @@ class AssignmentStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped"
 
 
+class SkipReason(models.TextChoices):
+    CANNOT_JUDGE = "cannot_judge", "I can't judge this topic"
+    BROKEN = "broken", "Prompt or responses are broken"
+    OFFENSIVE = "offensive", "Offensive content"
+    OTHER = "other", "Another reason"
+
+
 class Assignment(models.Model):
     """A lease of a comparison to an annotator."""
 
@@ -150,6 +157,7 @@ class Assignment(models.Model):
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
     status = models.CharField(max_length=16, choices=AssignmentStatus.choices, default=AssignmentStatus.ACTIVE)
     display_order = models.JSONField(default=list, help_text="Response ids in the order shown.")
+    skip_reason = models.CharField(max_length=40, blank=True, default="", db_default="", choices=SkipReason.choices)
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

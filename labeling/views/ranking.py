@@ -24,7 +24,7 @@ from django_htmx.http import reswap, retarget
 from labeling import selectors
 from labeling.access import project_get_for_member
 from labeling.forms import RankingForm, letter, ranking_initial
-from labeling.models import Assignment, Comparison, Project, Ranking, Response
+from labeling.models import Assignment, Comparison, Project, Ranking, Response, SkipReason
 from labeling.services import (
     RankingConflict,
     RankingError,
@@ -119,6 +119,7 @@ def _stage_context(
         "notice": notice,
         "comparison": comparison,
         "lease": lease,
+        "skip_reasons": SkipReason.choices,
     }
     if comparison is not None and form is not None:
         context |= {
@@ -220,8 +221,9 @@ def comparison_skip_view(request: HttpRequest, project_id: int, comparison_id: i
     if Ranking.objects.filter(comparison=comparison, annotator=request.user).exists():
         # Skipping something already ranked (e.g. while editing it) would only muddle the counts.
         return _after_write(request, project, "Kept your ranking of that comparison.")
-    comparison_skip(comparison=comparison, annotator=request.user)
-    return _after_write(request, project, "Skipped. You will not see that comparison again.")
+    reason = request.POST.get("skip_reason", "")
+    comparison_skip(comparison=comparison, annotator=request.user, reason=reason if reason in SkipReason.values else "")
+    return _after_write(request, project, "Skipped. You can take it back from My rankings.")
 
 
 def _edit_stage(request: HttpRequest, project: Project, ranking: Ranking, notice: str) -> HttpResponse:

@@ -27,10 +27,13 @@ def test_edit_an_earlier_ranking_and_take_back_a_skip(page, live_server, login):
         page.keyboard.press("Enter")  # as shown
         expect(page.get_by_test_id("my-ranked")).to_have_text(str(n + 1))
     skipped = int(page.get_attribute("#rank-stage form[data-rank-form]", "data-comparison"))
+    page.select_option("select[data-skip-reason]", "broken")
+    page.locator("#rank-stage .rank-card").first.focus()
     page.keyboard.press("s")
     expect(page.locator(".notice")).to_contain_text("Skipped")
 
     page.get_by_role("link", name="My rankings").click()
+    expect(page.locator(f".history-item[data-comparison='{skipped}']")).to_contain_text("prompt or responses are broken")
     first = Ranking.objects.filter(annotator=user).order_by("id").first()
     item = page.locator(f".history-item[data-comparison='{first.comparison_id}']")
     item.get_by_role("link", name="Edit").click()

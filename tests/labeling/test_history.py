@@ -74,3 +74,19 @@ def test_unskip_gives_the_comparison_back_unless_others_filled_it(db):
     _rank(project, other)  # overlap 1: the other annotator completes it
     assert not comparison_unskip(comparison=comparisons[1], annotator=user)
     assert Assignment.objects.get(comparison=comparisons[1], annotator=user).status == AssignmentStatus.SKIPPED
+
+
+def test_skip_keeps_its_reason_and_history_shows_it(client, db):
+    project, comparisons, user = _project_with(2)
+    client.force_login(user)
+    client.get(reverse("labeling:comparison-rank", args=[project.pk]))
+    lease = Assignment.objects.get(annotator=user, status=AssignmentStatus.ACTIVE)
+    url = reverse("labeling:comparison-skip", args=[project.pk, lease.comparison_id])
+    assert client.post(url, {"skip_reason": "cannot_judge"}).status_code == 302
+    assert Assignment.objects.get(pk=lease.pk).skip_reason == "cannot_judge"
+    body = client.get(reverse("labeling:ranking-history", args=[project.pk])).content.decode()
+    assert "skipped (i can&#x27;t judge this topic)" in body
+    client.get(reverse("labeling:comparison-rank", args=[project.pk]))
+    other = Assignment.objects.get(annotator=user, status=AssignmentStatus.ACTIVE)
+    client.post(reverse("labeling:comparison-skip", args=[project.pk, other.comparison_id]), {"skip_reason": "<b>made up</b>"})
+    assert Assignment.objects.get(pk=other.pk).skip_reason == ""  # unknown reasons are not stored

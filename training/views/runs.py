@@ -55,7 +55,7 @@ def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
         "project": run.project,
         "can_manage": True,
         "tracking": selectors.run_tracking(run),  # server paths: the run page is for managers
-        "key_figures": display.key_figures(series),
+        "key_figures": display.key_figures(series, lead=_headline(run.kind)),
         "latest": {k: v for k, v in latest.items() if k not in charts},
         "charts": run_charts(charts, headline=_headline(run.kind)),
         "samples": _samples(run),
@@ -65,6 +65,7 @@ def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
         "checkpoint": run_checkpoint(run) if run.status in (RunStatus.FAILED, RunStatus.CANCELLED) else None,
         "versions": list(run.model_versions.all()),
         "chain": selectors.run_chain_step(run),
+        "current_ids": selectors.current_model_ids(request.user),
     }
 
 
