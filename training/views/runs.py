@@ -55,7 +55,7 @@ def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
         "project": run.project,
         "can_manage": True,
         "tracking": selectors.run_tracking(run),  # server paths: the run page is for managers
-        "key_figures": display.key_figures(series),
+        "key_figures": display.key_figures(series, lead=_headline(run.kind)),
         "latest": {k: v for k, v in latest.items() if k not in charts},
         "charts": run_charts(charts, headline=_headline(run.kind)),
         "samples": _samples(run),
