@@ -29,6 +29,7 @@ from training.serializers import (
     RunDetailSerializer,
     RunSerializer,
 )
+from training.services.distributed import accelerate_config_resolve
 from training.services.generation import generation_round_start
 from training.services.registry import model_promote, model_rollback
 from training.services.resume import run_resume
@@ -128,7 +129,14 @@ def _train_request(project: Project, data: dict) -> TrainRequest:
     return TrainRequest(
         kind=data["kind"], config=data["config"], snapshot=_snapshot(project, snapshot_id),
         snapshot_params=data.get("snapshot_params"), base=base, prompts=dict(prompts) if prompts else None, nproc=data["nproc"],
+        inputs=_accelerate_inputs(data),
     )
+
+
+def _accelerate_inputs(data: dict) -> dict[str, str]:
+    """The run's accelerate config (a checked name resolved to its file), if it asks for one."""
+    name = data.get("accelerate_config") or ""
+    return {"accelerate_config": accelerate_config_resolve(name), "accelerate_config_name": name} if name else {}
 
 
 def _generate_choice(prompts: dict | None) -> dict[str, str]:

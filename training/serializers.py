@@ -151,4 +151,7 @@ class RunCreateSerializer(serializers.Serializer):
     )
     base = serializers.IntegerField(required=False, allow_null=True, help_text="Policy ModelVersion id to start from (default: the current policy).")
     nproc = serializers.IntegerField(required=False, default=1, min_value=1, max_value=64)
+    accelerate_config = serializers.CharField(
+        required=False, default="", allow_blank=True,
+        help_text="Name of an accelerate config for nproc > 1 on GPUs: ddp, fsdp, zero3 (bundled) or one of the worker's own.")
     prompts = PromptSelectionSerializer(required=False, help_text="generate: which prompts (unranked, all, tag).")
