@@ -159,6 +159,10 @@ class ProjectForm(forms.Form):
     base_model = forms.CharField(
         max_length=500, required=False, help_text="Hugging Face id or local path; empty = the tiny local policy."
     )
+    allow_demonstrations = forms.BooleanField(
+        required=False, initial=False, label="Annotators may write or edit a response",
+        help_text="Written responses wait for a manager's review; accepted ones train SFT and count as the best answer.",
+    )
 
 
 class DataFilterForm(forms.Form):

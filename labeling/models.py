@@ -30,6 +30,9 @@ class Project(models.Model):
     base_model = models.CharField(
         max_length=500, blank=True, help_text="Hugging Face id or local path; empty = the tiny local policy."
     )
+    allow_demonstrations = models.BooleanField(
+        default=False, help_text="Annotators may write a better response, or edit a shown one, while ranking."
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -140,6 +143,13 @@ class AssignmentStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped"
 
 
+class SkipReason(models.TextChoices):
+    CANNOT_JUDGE = "cannot_judge", "I can't judge this topic"
+    BROKEN = "broken", "Prompt or responses are broken"
+    OFFENSIVE = "offensive", "Offensive content"
+    OTHER = "other", "Another reason"
+
+
 class Assignment(models.Model):
     """A lease of a comparison to an annotator."""
 
@@ -147,6 +157,7 @@ class Assignment(models.Model):
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
     status = models.CharField(max_length=16, choices=AssignmentStatus.choices, default=AssignmentStatus.ACTIVE)
     display_order = models.JSONField(default=list, help_text="Response ids in the order shown.")
+    skip_reason = models.CharField(max_length=40, blank=True, default="", db_default="", choices=SkipReason.choices)
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -251,3 +262,48 @@ class DatasetSnapshot(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DemonstrationStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for review"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+
+
+class Demonstration(models.Model):
+    """An answer to learn from: written or edited by an annotator while ranking, or imported; a manager reviews it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="demonstrations")
+    comparison = models.ForeignKey(Comparison, null=True, blank=True, on_delete=models.CASCADE, related_name="demonstrations")
+    messages = models.JSONField(help_text="The conversation the text answers (ends with a user turn).")
+    text = models.TextField()
+    edited_from = models.ForeignKey(Response, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=16, choices=DemonstrationStatus.choices, default=DemonstrationStatus.PENDING)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["comparison", "author"], name="demonstration_one_per_annotator",
+                                    condition=Q(comparison__isnull=False, author__isnull=False)),
+            models.CheckConstraint(condition=~Q(text=""), name="demonstration_text_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"demonstration {self.pk} ({self.status})"
+
+
+class ResponseFlag(models.Model):
+    """One annotator's flag on one response of a ranking they gave ("this one is unsafe")."""
+
+    ranking = models.ForeignKey(Ranking, on_delete=models.CASCADE, related_name="response_flags")
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="flags")
+    flag = models.CharField(max_length=16, choices=[(Flag.UNSAFE, Flag.UNSAFE.label)], default=Flag.UNSAFE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["ranking", "response", "flag"], name="responseflag_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.response_id} {self.flag} in ranking {self.ranking_id}"

@@ -15,26 +15,50 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from labeling.access import projects_for_user
-from labeling.models import Preference, Project, Prompt, Ranking
+from labeling.exports.split import TEST, split_of
+from labeling.models import Comparison, DatasetSnapshot, Preference, Project, Prompt, Ranking
 from training.kinds import RECIPES, training_kinds
-from training.models import ACTIVE_RUN_STATUSES, ChainStep, MetricPoint, ModelVersion, ProjectModels, Run, Schedule
+from training.models import (
+    ACTIVE_RUN_STATUSES,
+    ChainStep,
+    MetricPoint,
+    ModelKind,
+    ModelVersion,
+    ProjectModels,
+    Run,
+    Schedule,
+)
 
 
 class PromptChoice:
+    UNCOVERED = "uncovered"
     UNRANKED = "unranked"
     ALL = "all"
     TAG = "tag"
+    GENERATE_DEFAULT = UNCOVERED  # a round never gives a prompt a second unfinished comparison
     CHOICES = [
+        (UNCOVERED, "Prompts with no open comparison (never given one, or all of theirs fully ranked)"),
         (UNRANKED, "Unranked: prompts none of whose comparisons has a ranking yet"),
-        (ALL, "All prompts"),
+        (ALL, "All prompts, also those with an open comparison (another round of the same prompts)"),
         (TAG, "Prompts with a tag"),
     ]
+    EMPTY_ADVICE = {
+        UNCOVERED: "every prompt already has a comparison waiting for rankings (imported responses count); "
+                   "rank those first, import new prompts, or choose “all” to add another round of the same prompts",
+        UNRANKED: "every prompt has a ranked comparison; choose “uncovered” (the default) for the prompts whose "
+                  "comparisons are all finished, or “all”",
+        ALL: "the project has no prompts; import some first",
+        TAG: "no prompt carries this tag; check its spelling or choose another set",
+    }
 
 
 def prompts_for_generation(*, project: Project, which: str, tag: str = "") -> QuerySet[Prompt]:
-    """Return the prompts a generate round covers: unranked, all, or those carrying a tag."""
+    """Return the prompts a generate round covers: uncovered (no open comparison), unranked, all, or tagged."""
     prompts = Prompt.objects.filter(project=project)
-    if which == PromptChoice.UNRANKED:
+    if which == PromptChoice.UNCOVERED:
+        open_comparison = Comparison.objects.filter(prompt=OuterRef("pk"), complete=False)
+        prompts = prompts.exclude(Exists(open_comparison))
+    elif which == PromptChoice.UNRANKED:
         ranked = Ranking.objects.filter(comparison__prompt=OuterRef("pk"))
         prompts = prompts.exclude(Exists(ranked))
     elif which == PromptChoice.TAG:
@@ -44,10 +68,37 @@ def prompts_for_generation(*, project: Project, which: str, tag: str = "") -> Qu
     return prompts.order_by("id")
 
 
+def held_out_prompt_ids(snapshot: DatasetSnapshot) -> list[int]:
+    """Return the project's prompts on the test side of the snapshot's split (never trained on)."""
+    params = snapshot.params or {}
+    fraction = float(params.get("test_fraction") or 0.0)
+    if fraction <= 0:
+        return []
+    seed = int(params.get("seed") or 0)
+    rows = Prompt.objects.filter(project_id=snapshot.project_id).values_list("pk", "content_hash")
+    return [pk for pk, digest in rows if split_of(digest, seed=seed, test_fraction=fraction) == TEST]
+
+
+def generation_round_sizes(project: Project, *, tag: str = "") -> dict[str, int]:
+    """Return how many comparisons a generate round would create for each prompt choice (one per prompt)."""
+    choices = [c for c, _ in PromptChoice.CHOICES if c != PromptChoice.TAG or tag]
+    return {c: prompts_for_generation(project=project, which=c, tag=tag).count() for c in choices}
+
+
 def project_pointers(project: Project) -> ProjectModels:
     """Return the project's current policy/reward pointers (unsaved and empty when none exist)."""
     found = ProjectModels.objects.select_related("policy", "reward").filter(project=project).first()
     return found or ProjectModels(project=project)
+
+
+def reward_model_missing(project: Project) -> str | None:
+    """Say why the project has no usable reward model, naming the real state (None when one is current)."""
+    if project_pointers(project).reward_id:
+        return None
+    latest = ModelVersion.objects.filter(project=project, kind=ModelKind.REWARD).order_by("-id").first()
+    if latest is not None:
+        return f"{latest.name} exists but is not current — make it current on its model page"
+    return "none has been trained yet; train one (kind reward) first"
 
 
 def runs_for_project(project: Project) -> QuerySet[Run]:
@@ -82,6 +133,17 @@ def current_model_ids(user: Any) -> set[int]:
 def run_chain_step(run: Run) -> ChainStep | None:
     """Return the run's place in a recipe chain (and what the chain decided), or None outside a chain."""
     return ChainStep.objects.select_related("version", "snapshot").filter(run=run).first()
+
+
+def run_metric_points(run: Run, *, name: str | None = None) -> QuerySet[MetricPoint] | list[MetricPoint]:
+    """Return a run's metric lines oldest first; with `name`, only the lines carrying it, reduced to it."""
+    points = MetricPoint.objects.filter(run=run).order_by("id")
+    if name is None:
+        return points
+    return [
+        MetricPoint(run_id=p.run_id, step=p.step, values={name: p.values[name]}, created_at=p.created_at)
+        for p in points.filter(values__has_key=name).iterator()
+    ]
 
 
 def run_latest_metrics(run: Run) -> dict[str, Any]:

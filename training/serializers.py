@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labeling.models import Membership, Role
-from training.models import ChainStep, ModelVersion, Run, RunKind
+from training.models import ChainStep, MetricPoint, ModelVersion, Run, RunKind
 from training.selectors import PromptChoice, run_latest_metrics
 
 
@@ -66,6 +66,15 @@ class ModelVersionSerializer(ManagersOnlyMixin, serializers.ModelSerializer):
         return version.pk in current
 
 
+class MetricPointSerializer(serializers.ModelSerializer):
+    values = serializers.DictField(help_text="The line's metrics: {name: number or text}.")
+
+    class Meta:
+        model = MetricPoint
+        fields = ["step", "values", "created_at"]
+        read_only_fields = fields
+
+
 class ChainStepSerializer(serializers.ModelSerializer):
     class Meta:
         model = ChainStep
@@ -111,8 +120,23 @@ class RunDetailSerializer(RunSerializer):
 
 
 class PromptSelectionSerializer(serializers.Serializer):
-    which = serializers.ChoiceField(choices=PromptChoice.CHOICES, default=PromptChoice.UNRANKED)
+    """Which prompts a run works on; unknown keys are refused (a silently dropped key would change the run)."""
+
+    which = serializers.ChoiceField(choices=PromptChoice.CHOICES, required=False)
     tag = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+    exclude_snapshot_test = serializers.BooleanField(
+        required=False, allow_null=True, default=None,
+        help_text="Leave out the prompts the snapshot (the run's, else the newest preference export) holds out "
+        "for evaluation. Default: true for ppo, rloo and grpo; false otherwise. Not for generate.",
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                known = ", ".join(self.fields)
+                raise serializers.ValidationError({key: [f"unknown key; use {known}"] for key in unknown})
+        return super().to_internal_value(data)
 
 
 class RunCreateSerializer(serializers.Serializer):

@@ -13,6 +13,7 @@ urlpatterns = [
     path("runs/<int:run_id>/", runs.run_detail, name="run-detail"),
     path("runs/<int:run_id>/cancel/", runs.run_cancel_view, name="run-cancel"),
     path("runs/<int:run_id>/rerun/", runs.run_rerun_view, name="run-rerun"),
+    path("runs/<int:run_id>/resume/", runs.run_resume_view, name="run-resume"),
     path("models/<int:version_id>/", models.model_detail, name="model-detail"),
     path("models/<int:version_id>/promote/", models.model_promote_view, name="model-promote"),
     path("models/<int:version_id>/rollback/", models.model_rollback_view, name="model-rollback"),

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from labeling.exports.aggregation import Pair, RankingRow, aggregate, best_response
 from labeling.exports.cleaning import Cleaner, cleaning_params
+from labeling.exports.demos import DemoRow, author_ranking, by_comparison, demonstration_pairs, write_sft_demonstrations
 from labeling.exports.filters import (
     Scope,
     annotator_pseudonym,
@@ -57,6 +58,7 @@ class BuildResult:
     policy_versions: set[str] = field(default_factory=set)
     cleaning: dict[str, Any] | None = None  # what each cleaning filter removed, by reason
     mix: dict[str, Any] | None = None  # the tag mix: target, before and after
+    demonstrations: int = 0  # accepted demonstrations written (sft rows, or pairs as the best answer)
 
     @property
     def total(self) -> int:
@@ -87,6 +89,9 @@ class _Writer:
         self.ids = {n: open(directory / "ids" / f"{n}.txt", "w", encoding="ascii", newline="\n", buffering=WRITE_BUFFER) for n in names}
         self.result = result
         self.cleaner = Cleaner(cleaning_params(params))
+        self.exclude_flags = frozenset(params.exclude_flags)
+        self.sft_source = params.sft_source
+        self.demos: dict[int, list[DemoRow]] = {}  # accepted demonstrations by comparison (preference kind)
         self._names: dict[tuple[int, ...], str] = {}
         self._last_time: datetime | None = None
         self._last_text = ""
@@ -150,10 +155,29 @@ def _preference_rows(writer: _Writer, comp: ComparisonData, pairs: list[Pair], s
             continue
         block.add(writer.pseudonyms(pair.annotator_ids), pair.chosen_id, pair.rejected_id, writer.timestamp(pair.created_at), pair.margin, pair.ranking_ids)
         ranking_ids.update(pair.ranking_ids)
+    for demo in writer.demos.get(comp.id, ()):
+        ranking_ids.update(_demonstration_rows(writer, comp, block, demo))
     return block, ranking_ids
 
 
+def _demonstration_rows(writer: _Writer, comp: ComparisonData, block: PreferenceBlock, demo: DemoRow) -> set[int]:
+    """Add an accepted demonstration to the block as the best answer of its author's ranking."""
+    ranking = author_ranking(comp.rankings, demo.author_id)
+    if ranking is None or (ranking[3] and not writer.exclude_flags.isdisjoint(ranking[3])):
+        return set()
+    text = writer.cleaner.answer(demo.text)
+    if text is None:
+        return set()
+    comp.responses[demo.response_id] = text  # the block reads texts from this dict when it is written
+    for chosen, rejected, margin in demonstration_pairs(demo, ranking, comp.responses):
+        block.add(writer.pseudonyms((demo.author_id,)), chosen, rejected, writer.timestamp(ranking[4]), margin, (ranking[0],))
+    writer.result.demonstrations += 1
+    return {ranking[0]}
+
+
 def _sft_rows(writer: _Writer, comp: ComparisonData, rankings: list[RankingRow], method: str) -> tuple[DictRows, set[int]]:
+    if writer.sft_source == "demonstrations":
+        return DictRows([]), set()
     best = best_response(method, rankings)
     if best is not None and best in writer.cleaner.removed:
         writer.result.dropped_pairs["cleaned_response"] += 1
@@ -215,6 +239,8 @@ def _build_comparisons(writer: _Writer, scope: Scope, progress: Progress | None)
     if params.cap_per_tag or params.tag_mix:
         candidates = Prompt.objects.filter(project=scope.project, comparisons__in=comparisons_in_scope(scope).values("id")).distinct()
         allowed = _selection(scope, candidates, result)
+    if params.kind == "preference":
+        writer.demos = by_comparison(scope.project)
     total = comparisons_in_scope(scope).count() if progress else 0
     for done, comp in enumerate(comparison_stream(scope), 1):
         rows, ids = _comparison_rows(writer, comp, scope, allowed)
@@ -229,6 +255,8 @@ def _build_comparisons(writer: _Writer, scope: Scope, progress: Progress | None)
             result.policy_versions.add(comp.policy_version)
         if progress and done % PROGRESS_EVERY == 0:
             progress(done, total)
+    if params.kind == "sft" and params.sft_source != "rankings":
+        result.demonstrations = write_sft_demonstrations(writer, scope, allowed)
     if progress:
         progress(total, total)
 
@@ -326,6 +354,7 @@ def manifest_for(scope: Scope, result: BuildResult, files: dict[str, str]) -> di
         "inputs": {
             "max_ranking_id": scope.max_ranking_id,
             "comparisons": result.comparisons,
+            "demonstrations": result.demonstrations,
             "rankings": result.rankings,
             "annotators": sorted(result.annotators),
             "policy_versions": sorted(result.policy_versions),

@@ -239,6 +239,16 @@ class Cleaner:
             return text, reason
         return self._personal(text)
 
+    def answer(self, text: str) -> str | None:
+        """Return one answer (a demonstration) cleaned, or None when a filter removes it (counted)."""
+        if not self.params.enabled:
+            return text
+        text, reason = self._response_problem(text)
+        if reason:
+            self.report.responses[reason] += 1
+            return None
+        return text
+
     def responses(self, responses: dict[int, str]) -> dict[int, str]:
         """Return the responses that pass, masked where asked; later (near-)duplicates of kept ones go."""
         kept: dict[int, str] = {}

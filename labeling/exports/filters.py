@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from labeling.exports.mix import tags_match
 from labeling.exports.params import ExportParams
 from labeling.models import Comparison, Membership, Preference, Project, Prompt, Ranking, Response
+from labeling.selectors import project_quality
 
 UNTAGGED = ""
 
@@ -45,6 +46,7 @@ class Scope:
     include_ids: tuple[int, ...]
     exclude_ids: tuple[int, ...]
     max_ranking_id: int
+    below_quality_ids: tuple[int, ...] = ()  # annotators under min_annotator_agreement / min_gold_accuracy
 
 
 def scope_resolve(project: Project, params: ExportParams) -> Scope:
@@ -52,7 +54,21 @@ def scope_resolve(project: Project, params: ExportParams) -> Scope:
     include = _user_ids(project, params.annotators_include, "annotators_include")
     exclude = _user_ids(project, params.annotators_exclude, "annotators_exclude")
     last = Ranking.objects.filter(comparison__project=project).order_by("-id").values_list("id", flat=True).first()
-    return Scope(project, params, include, exclude, last or 0)
+    return Scope(project, params, include, exclude, last or 0, _below_quality(project, params))
+
+
+def _below_quality(project: Project, params: ExportParams) -> tuple[int, ...]:
+    """Return the annotators whose agreement or gold accuracy is under the export's thresholds."""
+    if not params.min_annotator_agreement and not params.min_gold_accuracy:
+        return ()
+    # The dashboard's figures, so the page and the export agree on who is below the bar.
+    low = {
+        a.annotator
+        for a in project_quality(project=project).annotators
+        if (a.agreement is not None and a.agreement < params.min_annotator_agreement)
+        or (a.gold_accuracy is not None and a.gold_accuracy < params.min_gold_accuracy)
+    }
+    return tuple(sorted(get_user_model().objects.filter(username__in=low).values_list("id", flat=True)))
 
 
 def rankings_base(scope: Scope) -> QuerySet[Ranking]:
@@ -69,6 +85,8 @@ def rankings_filtered(scope: Scope, *, counts: Counter | None = None) -> QuerySe
         steps.append(("annotator_not_included", {"annotator_id__in": scope.include_ids}, False))
     if scope.exclude_ids:
         steps.append(("annotator_excluded", {"annotator_id__in": scope.exclude_ids}, True))
+    if scope.below_quality_ids:
+        steps.append(("annotator_below_quality", {"annotator_id__in": scope.below_quality_ids}, True))
     if params.date_from:
         steps.append(("before_date_from", {"created_at__date__gte": params.date_from}, False))
     if params.date_to:
@@ -100,8 +118,8 @@ def preferences_in_scope(scope: Scope) -> QuerySet[Preference]:
     qs = Preference.objects.filter(comparison__project=scope.project, ranking_id__lte=scope.max_ranking_id)
     if scope.include_ids:
         qs = qs.filter(annotator_id__in=scope.include_ids)
-    if scope.exclude_ids:
-        qs = qs.exclude(annotator_id__in=scope.exclude_ids)
+    if scope.exclude_ids or scope.below_quality_ids:
+        qs = qs.exclude(annotator_id__in=scope.exclude_ids + scope.below_quality_ids)
     if scope.params.policy_versions:
         qs = qs.filter(comparison__policy_version__in=scope.params.policy_versions)
     return qs

@@ -47,6 +47,14 @@ class ExportForm(forms.Form):
     )
     annotators_include = forms.CharField(required=False, help_text="Usernames, comma-separated; empty = everyone.")
     annotators_exclude = forms.CharField(required=False, help_text="Usernames, comma-separated.")
+    min_annotator_agreement = forms.FloatField(
+        required=False, initial=0.0, min_value=0.0, max_value=1.0, label="Minimum annotator agreement",
+        help_text="Leave out annotators who agree with the others less than this (0–1, see the dashboard).",
+    )
+    min_gold_accuracy = forms.FloatField(
+        required=False, initial=0.0, min_value=0.0, max_value=1.0, label="Minimum gold accuracy",
+        help_text="Leave out annotators whose gold accuracy is below this (0–1).",
+    )
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     policy_versions = forms.CharField(required=False, help_text="Comma-separated; empty = all.")
@@ -65,7 +73,7 @@ class ExportForm(forms.Form):
     FIELDSETS = (
         ("What", ("name", "kind", "aggregation", "pairs", "style", "format")),
         ("Prompt exports (verl, OpenRLHF)", ("data_source", "ability")),
-        ("Filters", ("min_agreement", "exclude_flags", "annotators_include", "annotators_exclude", "date_from", "date_to", "policy_versions", "tags", "cap_per_tag")),
+        ("Filters", ("min_agreement", "exclude_flags", "annotators_include", "annotators_exclude", "min_annotator_agreement", "min_gold_accuracy", "date_from", "date_to", "policy_versions", "tags", "cap_per_tag")),
         ("Split and run", ("test_fraction", "seed", "background")),
     )
 

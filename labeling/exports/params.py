@@ -19,6 +19,7 @@ FORMATS = ("jsonl", "parquet", "save_to_disk", "csv")
 STYLES = ("conversational", "standard")
 FLAGS = ("unsafe", "all_bad")
 MAX_NAME = 80
+SFT_SOURCES = ("both", "demonstrations", "rankings")
 MAX_LABEL = 100  # data_source / ability: short identifiers verl routes rewards by
 DEFAULT_FORMAT = {"prompt": "parquet"}  # verl reads Parquet; every other kind defaults to JSONL
 
@@ -35,6 +36,9 @@ class ExportParams:
     exclude_flags: tuple[str, ...] = FLAGS
     annotators_include: tuple[str, ...] = ()
     annotators_exclude: tuple[str, ...] = ()
+    # Leave out annotators below these (labeling/quality.py); those without the data are kept.
+    min_annotator_agreement: float = 0.0
+    min_gold_accuracy: float = 0.0
     date_from: str | None = None
     date_to: str | None = None
     policy_versions: tuple[str, ...] = ()
@@ -53,6 +57,7 @@ class ExportParams:
     drop_empty: bool = False
     min_length: int = 0  # characters; shorter responses are dropped
     tag_mix: tuple[tuple[str, float], ...] = ()  # target share of prompts per tag, shares add up to 1
+    sft_source: str = "both"  # sft exports: accepted demonstrations and/or the consensus-best ranked response
 
     def as_dict(self) -> dict[str, Any]:
         """Return the canonical JSON-ready form stored on the snapshot and in the manifest."""
@@ -149,6 +154,8 @@ def params_from_dict(data: dict[str, Any] | None) -> ExportParams:
         exclude_flags=exclude_flags,
         annotators_include=_string_list(data, "annotators_include"),
         annotators_exclude=_string_list(data, "annotators_exclude"),
+        min_annotator_agreement=_number(data, "min_annotator_agreement", 0.0, low=0.0, high=1.0),
+        min_gold_accuracy=_number(data, "min_gold_accuracy", 0.0, low=0.0, high=1.0),
         date_from=_date(data, "date_from"),
         date_to=_date(data, "date_to"),
         policy_versions=_string_list(data, "policy_versions"),
@@ -161,6 +168,7 @@ def params_from_dict(data: dict[str, Any] | None) -> ExportParams:
         data_source=_label(data, "data_source"),
         ability=_label(data, "ability"),
         tag_mix=tag_mix_from(data.get("tag_mix")),
+        sft_source=_choice(data, "sft_source", SFT_SOURCES, "both"),
         **cleaning_fields(data),
     )
     if params.date_from and params.date_to and params.date_from > params.date_to:

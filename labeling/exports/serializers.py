@@ -21,6 +21,8 @@ class ExportRequestSerializer(serializers.Serializer):
     exclude_flags = serializers.ListField(child=serializers.ChoiceField(choices=FLAGS), required=False, default=list(FLAGS))
     annotators_include = serializers.ListField(child=serializers.CharField(), required=False, help_text="Usernames.")
     annotators_exclude = serializers.ListField(child=serializers.CharField(), required=False, help_text="Usernames.")
+    min_annotator_agreement = serializers.FloatField(required=False, min_value=0, max_value=1, default=0.0, help_text="Leave out annotators agreeing with the others less than this (0–1).")
+    min_gold_accuracy = serializers.FloatField(required=False, min_value=0, max_value=1, default=0.0, help_text="Leave out annotators with gold accuracy below this (0–1).")
     date_from = serializers.DateField(required=False)
     date_to = serializers.DateField(required=False)
     policy_versions = serializers.ListField(child=serializers.CharField(), required=False)

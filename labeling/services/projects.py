@@ -52,6 +52,7 @@ def project_create(
     lease_minutes: int = 30,
     instructions: str = "",
     base_model: str = "",
+    allow_demonstrations: bool = False,
     slug: str | None = None,
     user: AbstractBaseUser | None = None,
 ) -> Project:
@@ -68,6 +69,7 @@ def project_create(
         lease_minutes=_check_int("lease_minutes", lease_minutes, 1, MAX_LEASE_MINUTES),
         instructions=instructions or "",
         base_model=(base_model or "").strip(),
+        allow_demonstrations=bool(allow_demonstrations),
         created_by=user if user is not None and user.is_authenticated else None,
     )
     if user is not None and user.is_authenticated:

@@ -1,6 +1,7 @@
 """Labeling pages: thin views that validate, call one service, render (a partial for htmx)."""
 
 from labeling.views.data import data_browse, data_comparison
+from labeling.views.demonstrations import demonstration_queue, demonstration_submit_view
 from labeling.views.imports import project_import, project_import_progress
 from labeling.views.manager import project_dashboard, project_member_remove, project_members
 from labeling.views.people import invite_accept, project_invite
@@ -20,6 +21,8 @@ __all__ = [
     "comparison_skip_view",
     "data_browse",
     "data_comparison",
+    "demonstration_queue",
+    "demonstration_submit_view",
     "project_dashboard",
     "invite_accept",
     "project_invite",

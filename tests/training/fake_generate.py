@@ -20,6 +20,7 @@ class FakeGenerateConfig:
     model: str = ""
     k: int = 2
     temperature: float = 1.0
+    seed: int = 0  # like the real job: each round draws a new one
     step_s: float = 0.0  # pause per prompt, so a browser can watch the progress bar move
     short_first: bool = False  # give the first prompt one response too few
 

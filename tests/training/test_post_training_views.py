@@ -11,7 +11,7 @@ def test_grpo_run_page_charts_response_length_and_rule_rewards_first(client, pro
     run = Run.objects.create(project=project, kind=RunKind.GRPO, status=RunStatus.RUNNING)
     for step in (1, 2, 3):
         MetricPoint.objects.create(run=run, step=step, values={
-            "loss": 0.1, "kl": 0.01 * step, "reward": 0.3 * step, "completions_mean_length": 20.0 + step,
+            "loss": 0.1 * step, "kl": 0.01 * step, "reward": 0.3 * step, "completions_mean_length": 20.0 + step,
             "rewards_format_reward_mean": 0.25 * step, "rewards_correctness_reward_mean": 0.1 * step})
     client.force_login(manager)
     html = client.get(reverse("training:run-detail", args=[run.pk])).content.decode()

@@ -13,10 +13,11 @@ from tests.training.helpers import complete_model_dir, current_policy
 from tests.training.loop_helpers import CHAIN_JOBS, rank_new_comparisons
 from training.models import ChainStep, ModelKind, ProjectModels, Recipe, Run, RunKind, RunStatus
 from training.orchestration import run_execute
+from training.selectors import held_out_prompt_ids
 from training.services.recipes import recipe_advance, recipe_advance_safely
 from training.services.registry import model_version_register
 from training.services.schedules import ScheduleData, schedule_fire, schedule_save
-from training.services.triggers import held_out_prompt_ids, training_snapshot_create
+from training.services.triggers import training_snapshot_create
 
 pytestmark = pytest.mark.django_db
 
@@ -139,7 +140,7 @@ def test_the_gate_promotes_at_or_above_the_minimum_and_generates_the_next_round(
     run.refresh_from_db()
     assert _chain(run).promoted is True and "0.600 ≥ minimum 0.600" in _chain(run).decision
     assert (generate.kind, generate.schedule_id, generate.parent_run_id) == ("generate", run.schedule_id, run.pk)
-    assert generate.inputs["prompts"]["which"] == "all"
+    assert generate.inputs["prompts"]["which"] == "uncovered"  # never a second open comparison for a prompt
 
 
 def test_without_auto_promote_a_winning_policy_waits_for_a_human(loop):

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from labeling.models import DatasetSnapshot, Role
 from tests.factories import add_member, make_project, make_user
+from tests.training.helpers import current_policy
 from tests.training.loop_helpers import CHAIN_JOBS, mark_finished, rank_new_comparisons
-from training.models import Recipe, Run, RunKind, RunStatus, Schedule
+from training.models import ModelKind, Recipe, Run, RunKind, RunStatus, Schedule
 from training.runner.snapshot import snapshot_ensure
 from training.selectors import schedule_status
 from training.services.schedules import ScheduleData, schedule_fire, schedule_save, schedules_tick
@@ -29,7 +30,10 @@ def _chain_jobs(settings):
 
 @pytest.fixture
 def project2(db):
-    return make_project(k=2)
+    """A project with a current reward model, so a dpo chain's evaluate step can start."""
+    project = make_project(k=2)
+    current_policy(project, "reward-v0", kind=ModelKind.REWARD)
+    return project
 
 
 def _schedule(project, **fields) -> Schedule:

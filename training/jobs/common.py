@@ -92,10 +92,12 @@ def check_trainer_fields(config: Any) -> None:
 
 def check_job_options(config: Any) -> None:
     """Validate the options every training kind shares (tracking), where the config has them."""
+    from training.jobs.checkpoints import check_checkpoint_fields
     from training.jobs.tracking import check_report_to
 
     if hasattr(config, "report_to"):
         check_report_to(config.report_to)
+    check_checkpoint_fields(config)
 
 
 def context_limit(model: Any) -> int | None:
@@ -368,7 +370,15 @@ def supervised_trainer_kwargs(config: Any, *, output_dir: str | Path) -> dict[st
         "max_length": config.max_length,
         "warmup_steps": config.warmup_ratio,  # transformers 5: a value < 1 is a fraction of the steps
         **base_trainer_kwargs(output_dir=output_dir, seed=config.seed, logging_steps=config.logging_steps),
+        **checkpoint_trainer_kwargs(config),
     }
+
+
+def checkpoint_trainer_kwargs(config: Any) -> dict[str, Any]:
+    """Checkpoint every save_steps into the run directory (training/jobs/checkpoints.py)."""
+    from training.jobs.checkpoints import trainer_kwargs
+
+    return trainer_kwargs(config)
 
 
 def remove_tree(path: str | Path) -> None:

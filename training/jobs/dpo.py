@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.jobs import common, defaults
+from training.jobs import checkpoints, common, defaults
 
 LOSS_TYPES = frozenset({
     "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot", "aot_unpaired",
@@ -49,6 +49,8 @@ class DPOJobConfig:
     logging_steps: int = 10  # log (and write metrics) every N steps
     seed: int = 0  # seeds data order and the held-out split
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # trackers fed the run's metrics: tensorboard, wandb, mlflow, trackio
+    save_steps: int = 500  # checkpoint every N optimizer steps (0 = never); a failed run resumes from the last one
+    save_total_limit: int = 2  # checkpoints kept (the oldest go first)
 
     def loss_types(self) -> list[str]:
         return [self.loss_type] if isinstance(self.loss_type, str) else list(self.loss_type)
@@ -204,12 +206,13 @@ def main(config: DPOJobConfig) -> None:
             peft_config=lora_config(config) if config.use_lora else None,
             callbacks=[MetricsCallback(metrics)] if metrics else [],
         )
-        train_output = trainer.train()
+        train_output = checkpoints.train(trainer, config)
         common.remove_tree(tmp / "_trainer")
         final = save_policy(trainer, tokenizer, tmp, use_lora=config.use_lora)
         if final is not None:
             result: dict[str, Any] = {"train_pairs": len(train_rows), "eval_pairs": len(eval_rows),
                                       "train_loss": train_output.training_loss, "global_step": trainer.state.global_step,
+                                      "resumed_from": trainer.state.resumed_from,
                                       "max_length": config.max_length, "data_warnings": warnings, **auto}
             if before is not None:
                 after = sequence_logprobs(final, tokenizer, eval_rows, max_length=config.max_length)

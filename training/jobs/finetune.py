@@ -41,6 +41,8 @@ class FinetuneFields:
     logging_steps: int = 5  # log (and write metrics) every N steps
     seed: int = 0  # seeds data order and the held-out split
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # trackers fed the run's metrics: tensorboard, wandb, mlflow, trackio
+    save_steps: int = 500  # checkpoint every N optimizer steps (0 = never); a failed run resumes from the last one
+    save_total_limit: int = 2  # checkpoints kept (the oldest go first)
 
 
 SYSTEM_FIELDS: frozenset[str] = frozenset({"model", "train_file", "output_dir", "run_dir", "eval_file"})

@@ -53,6 +53,8 @@ class PPOJobConfig:
     vf_coef: float = 0.1  # weight of the value loss
     seed: int = 0
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # trackers fed the run's metrics: tensorboard, wandb, mlflow, trackio
+    save_steps: int = 500  # checkpoint every N updates (0 = never); a failed run resumes from the last one
+    save_total_limit: int = 2  # checkpoints kept (the oldest go first)
 
     def validate(self) -> None:
         """Raise ConfigError naming the first out-of-range field."""
@@ -167,14 +169,19 @@ def run_update(run: PPORun, config: PPOJobConfig) -> tuple[Any, Any, list[dict[s
 
 
 def train(config: PPOJobConfig) -> dict[str, Any]:
-    """Run the PPO loop: sample, score, update; log each update; save the policy; return the result."""
+    """Run the PPO loop: sample, score, update; log each update; save the policy; return the result.
+
+    Every save_steps updates the loop's whole state is checkpointed; a restarted job resumes
+    from the last complete checkpoint (training/jobs/rl/checkpoint.py).
+    """
+    from training.jobs.rl import checkpoint
     from training.jobs.rl.runtime import reduce_mean, save_policy, update_stats
 
     run = setup(config)
     writer = common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl")
     episodes_per_update = config.batch_size * run.accelerator.num_processes
-    history: list[dict[str, float]] = []
-    for update in range(1, run.num_updates + 1):
+    done, history, resumed_from = checkpoint.resume(run, config)
+    for update in range(done + 1, run.num_updates + 1):
         rollout, adv, steps = run_update(run, config)
         stats = reduce_mean(run.accelerator, update_stats(rollout, adv, steps))
         stats.update(kl_coef=run.kl_ctl.value, learning_rate=run.scheduler.get_last_lr()[0], episodes=update * episodes_per_update)
@@ -182,8 +189,10 @@ def train(config: PPOJobConfig) -> dict[str, Any]:
         run.kl_ctl.update(stats["kl"], episodes_per_update)
         writer.write(update, update / run.num_updates, **stats)
         history.append(stats)
+        if config.save_steps and update % config.save_steps == 0 and update < run.num_updates:
+            checkpoint.save(run, config, update, history)
     save_policy(run.accelerator, run.model, run.loaded.tokenizer, config.output_dir)
-    return {**_result(history), **run.auto}
+    return {**_result(history), **run.auto, "resumed_from": resumed_from}
 
 
 def _result(history: list[dict[str, float]]) -> dict[str, Any]:

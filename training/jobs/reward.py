@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.jobs import common, defaults
+from training.jobs import checkpoints, common, defaults
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class RewardJobConfig:
     logging_steps: int = 10  # log (and write metrics) every N steps
     seed: int = 0  # seeds the head init, data order and the held-out split
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # trackers fed the run's metrics: tensorboard, wandb, mlflow, trackio
+    save_steps: int = 500  # checkpoint every N optimizer steps (0 = never); a failed run resumes from the last one
+    save_total_limit: int = 2  # checkpoints kept (the oldest go first)
 
     def validate(self) -> None:
         common.check_trainer_fields(self)
@@ -132,7 +134,7 @@ def main(config: RewardJobConfig) -> None:
             processing_class=tokenizer,
             callbacks=[MetricsCallback(metrics)] if metrics else [],
         )
-        train_output = trainer.train()
+        train_output = checkpoints.train(trainer, config)
         common.remove_tree(tmp / "_trainer")
         common.save_trained_model(trainer, tmp)  # every rank: FSDP / ZeRO-3 gather the full weights here
         if common.is_main_process():

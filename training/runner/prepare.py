@@ -15,7 +15,7 @@ from django.conf import settings
 from labeling.models import Project
 from training.models import ModelVersion, Run
 from training.runner.snapshot import SnapshotNotReady, snapshot_ensure
-from training.selectors import PromptChoice, project_pointers, prompts_for_generation
+from training.selectors import PromptChoice, project_pointers, prompts_for_generation, reward_model_missing
 from training.services.configs import JobSpec, job_spec
 from training.services.registry import model_dir_is_complete
 
@@ -77,7 +77,7 @@ def start_model(run: Run) -> tuple[str, ModelVersion | None]:
 def _reward_model(run: Run) -> str:
     version = _version(run, "reward_version_id") or project_pointers(run.project).reward
     if version is None:
-        raise PrepareError("the project has no reward model; train one (kind reward) first")
+        raise PrepareError(f"the project has no current reward model: {reward_model_missing(run.project)}")
     run.inputs["reward_version_id"] = version.pk
     return version.path
 

@@ -40,8 +40,13 @@ def generation_round_start(
         raise ValidationError({"tag": "give the tag whose prompts to generate for"})
     count = prompts_for_generation(project=project, which=which, tag=tag.strip()).count()
     if count == 0:
-        raise ValidationError({"which": "no prompts match this choice; import prompts or pick another set"})
+        default = " (the default)" if which == PromptChoice.GENERATE_DEFAULT else ""
+        advice = PromptChoice.EMPTY_ADVICE[which]
+        raise ValidationError({"which": f"no prompts match the choice “{which}”{default}: {advice}"})
     config = dict(config or {})
+    # Each round draws a new seed (0, 1, 2, ... per project), so a repeated round is not a copy.
+    if "seed" in {f.name for f in job_spec(RunKind.GENERATE).user_fields()}:
+        config.setdefault("seed", Run.objects.filter(project=project, kind=RunKind.GENERATE).count())
     k_field = generate_k_field()
     if k_field and k_field not in job_spec(RunKind.GENERATE).system_fields:
         config[k_field] = project.k
@@ -59,9 +64,13 @@ class IngestResult:
     comparisons: int
     responses: int
     skipped_prompts: int
+    comparison_ids: tuple[int, ...] = ()
 
-    def as_dict(self) -> dict[str, int]:
-        return {"comparisons": self.comparisons, "responses": self.responses, "skipped_prompts": self.skipped_prompts}
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "comparisons": self.comparisons, "responses": self.responses, "skipped_prompts": self.skipped_prompts,
+            "comparison_ids": list(self.comparison_ids),
+        }
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
@@ -122,4 +131,6 @@ def generation_output_ingest(*, run: Run, output_file: str | Path, policy_name: 
     comparisons = comparisons_create(project=project, items=items, source=SOURCE, policy_version=policy_name)
     responses = sum(len(item.responses) for item in items)
     made, skipped = len(comparisons), len(rows) - len(comparisons)
-    return IngestResult(comparisons=made, responses=responses, skipped_prompts=skipped)
+    return IngestResult(
+        comparisons=made, responses=responses, skipped_prompts=skipped, comparison_ids=tuple(c.pk for c in comparisons)
+    )

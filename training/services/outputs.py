@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from training.jobs.checkpoints import checkpoint_root
 from training.kinds import Makes, kind_spec
-from training.models import ModelVersion, Run, RunStatus
+from training.models import ModelKind, ModelVersion, Run, RunStatus
 from training.services.generation import generation_output_ingest
-from training.services.registry import model_dir_is_complete, model_version_register
+from training.services.registry import model_dir_is_complete, model_promote, model_version_register, project_models_get
 
 
 def _read_result(run_dir: Path) -> dict[str, Any]:
@@ -45,6 +47,9 @@ def _register(run: Run, values: dict[str, Any], start: ModelVersion | None, resu
             parent=start, run=run, metrics=result,
         )
         outputs.update(model_version_id=version.pk, model_version=version.name)
+        if spec.model_kind == ModelKind.REWARD and project_models_get(project=run.project).reward is None:
+            model_promote(version=version)  # the project's first reward model: nothing to compare it with
+            outputs["made_current"] = True
     if spec is not None and spec.makes == Makes.COMPARISONS:
         output_file = Path(values["output_file"]) if values.get("output_file") else None
         if output_file is None or not output_file.exists():
@@ -71,4 +76,6 @@ def run_outputs_register(
         Run.objects.filter(pk=run.pk).update(
             status=RunStatus.SUCCEEDED, progress=1.0, outputs=outputs, log_tail=logs, finished_at=timezone.now(), error=""
         )
+    # Succeeded: the model is registered, so the resume checkpoints only take disk space now.
+    transaction.on_commit(lambda: shutil.rmtree(checkpoint_root(run_dir), ignore_errors=True))
     return True

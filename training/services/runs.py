@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from labeling.models import DatasetSnapshot, Project, SnapshotStatus
 from training.models import ACTIVE_RUN_STATUSES, ChainStep, Run, RunStatus, Schedule
+from training.selectors import reward_model_missing
 from training.services.configs import config_validate, job_spec
 from training.services.registry import project_models_get
 
@@ -65,7 +66,8 @@ def _check_inputs(*, project: Project, kind: str, snapshot: DatasetSnapshot | No
     elif "train_file" in spec.system_fields:
         raise ValidationError({"snapshot": f"a {kind} run needs a dataset snapshot"})
     if "reward_model" in spec.system_fields and project_models_get(project=project).reward is None:
-        raise ValidationError({"kind": f"a {kind} run needs the project's reward model; train one (kind reward) first"})
+        missing = reward_model_missing(project)
+        raise ValidationError({"kind": f"a {kind} run needs the project's current reward model: {missing}"})
     if not 1 <= nproc <= 64:
         raise ValidationError({"nproc": "nproc must be between 1 and 64"})
 

@@ -22,8 +22,8 @@ from django.utils import timezone
 from labeling.models import Project
 from training.kinds import RECIPES
 from training.models import Recipe, Run, RunKind, RunStatus, Schedule
-from training.selectors import latest_preference_id, schedule_active_run, schedule_due
-from training.services.configs import config_validate
+from training.selectors import latest_preference_id, reward_model_missing, schedule_active_run, schedule_due
+from training.services.configs import config_validate, job_spec
 from training.services.recipes import GENERATE_PROMPTS_KEY, SNAPSHOT_KEY, recipe_start
 from training.services.runs import ChainPosition
 
@@ -89,10 +89,27 @@ def schedule_data_validate(data: ScheduleData) -> dict[str, Any]:
     return schedule_config_validate(data.recipe, data.config or {})
 
 
+def recipe_blocker(*, project: Project, recipe: str) -> str | None:
+    """Say why a recipe's chain could not run in this project today (None when every step can start)."""
+    steps = RECIPES[recipe]
+    for index, kind in enumerate(steps):
+        if "reward_model" not in job_spec(kind).system_fields or RunKind.REWARD in steps[:index]:
+            continue
+        missing = reward_model_missing(project)
+        if missing:
+            label = Recipe(recipe).label
+            return (f"the {label} recipe's {kind} step needs the project's current reward model: {missing}; "
+                    "or choose a recipe that trains a reward model first")
+    return None
+
+
 @transaction.atomic
 def schedule_save(*, project: Project, data: ScheduleData, schedule: Schedule | None = None) -> Schedule:
     """Create or update a project's schedule after checking its triggers and hyperparameters."""
     config = schedule_data_validate(data)
+    blocker = recipe_blocker(project=project, recipe=data.recipe) if data.enabled else None
+    if blocker:
+        raise ValidationError({"recipe": f"this schedule's chain cannot start: {blocker}"})
     schedule = schedule or Schedule(project=project)
     if schedule.project_id != project.pk:
         raise ValidationError({"schedule": "the schedule belongs to another project"})

@@ -18,6 +18,7 @@ from training import display, selectors
 from training.charts import run_charts
 from training.kinds import kind_spec
 from training.models import Run, RunStatus
+from training.services.resume import run_checkpoint, run_resume
 from training.services.runs import run_cancel, run_create
 
 
@@ -54,15 +55,17 @@ def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
         "project": run.project,
         "can_manage": True,
         "tracking": selectors.run_tracking(run),  # server paths: the run page is for managers
-        "key_figures": display.key_figures(series),
+        "key_figures": display.key_figures(series, lead=_headline(run.kind)),
         "latest": {k: v for k, v in latest.items() if k not in charts},
         "charts": run_charts(charts, headline=_headline(run.kind)),
         "samples": _samples(run),
         "timing": display.timing(started=run.started_at, finished=run.finished_at, progress=run.progress, now=timezone.now()),
         "log": display.clean_log(run.log_tail),
         "can_rerun": run.status in (RunStatus.FAILED, RunStatus.CANCELLED),
+        "checkpoint": run_checkpoint(run) if run.status in (RunStatus.FAILED, RunStatus.CANCELLED) else None,
         "versions": list(run.model_versions.all()),
         "chain": selectors.run_chain_step(run),
+        "current_ids": selectors.current_model_ids(request.user),
     }
 
 
@@ -105,3 +108,17 @@ def run_rerun_view(request: HttpRequest, run_id: int) -> HttpResponse:
         return redirect("training:run-detail", run.pk)
     messages.success(request, f"Run #{again.pk} queued with the settings of run #{run.pk}.")
     return redirect("training:run-detail", again.pk)
+
+
+@login_required
+@require_POST
+def run_resume_view(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Resume a failed or cancelled run from its last complete checkpoint (managers)."""
+    run = _managed_run(request, run_id)
+    try:
+        run = run_resume(run=run)
+    except ValidationError as exc:
+        messages.error(request, "Could not resume it: " + "; ".join(exc.messages))
+        return redirect("training:run-detail", run.pk)
+    messages.success(request, f"Run #{run.pk} queued to resume from {run.inputs['resumed_from']}.")
+    return redirect("training:run-detail", run.pk)

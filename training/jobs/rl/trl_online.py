@@ -42,6 +42,8 @@ class OnlineJobConfig:
     logging_steps: int = 1  # log (and write metrics) every N steps
     seed: int = 0
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # trackers fed the run's metrics: tensorboard, wandb, mlflow, trackio
+    save_steps: int = 500  # checkpoint every N optimizer steps (0 = never); a failed run resumes from the last one
+    save_total_limit: int = 2  # checkpoints kept (the oldest go first)
     use_vllm: bool = False  # generate with vLLM (CUDA only; TRL's use_vllm)
     vllm_mode: str = "colocate"  # "colocate" (inside the trainer) or "server" (`trl vllm-serve`)
     vllm_server_base_url: str = ""  # server mode: e.g. http://10.0.0.2:8000
@@ -111,6 +113,7 @@ def trl_kwargs(config: OnlineJobConfig, work_dir: Path) -> dict[str, Any]:
         "log_completions": False,
         **vllm_kwargs(config),
         **common.base_trainer_kwargs(output_dir=work_dir, seed=config.seed, logging_steps=config.logging_steps),
+        **common.checkpoint_trainer_kwargs(config),
     }
 
 
@@ -167,7 +170,9 @@ def ensure_new_output(output_dir: str) -> None:
 
 def run_trainer(trainer: Any, config: OnlineJobConfig, work_dir: Path, auto: dict[str, Any]) -> None:
     """Train, save the policy, and write result.json (rank 0) with the auto-chosen hyperparameters."""
-    trainer.train()
+    from training.jobs.checkpoints import train
+
+    train(trainer, config)
     common.remove_tree(work_dir)
     save_trained_policy(trainer, config.output_dir)
     if common.is_main_process():
