@@ -293,3 +293,17 @@ class Demonstration(models.Model):
 
     def __str__(self) -> str:
         return f"demonstration {self.pk} ({self.status})"
+
+
+class ResponseFlag(models.Model):
+    """One annotator's flag on one response of a ranking they gave ("this one is unsafe")."""
+
+    ranking = models.ForeignKey(Ranking, on_delete=models.CASCADE, related_name="response_flags")
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="flags")
+    flag = models.CharField(max_length=16, choices=[(Flag.UNSAFE, Flag.UNSAFE.label)], default=Flag.UNSAFE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["ranking", "response", "flag"], name="responseflag_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.response_id} {self.flag} in ranking {self.ranking_id}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,7 +19,7 @@ from labeling.access import project_get_for_member, require_manager
 from labeling.models import DatasetSnapshot, Project
 from labeling.serializers import ErrorSerializer
 from training import selectors
-from training.kinds import train_now_kinds
+from training.kinds import StartedBy, kind_spec, train_now_kinds
 from training.models import ModelVersion, RunKind
 from training.selectors import PromptChoice
 from training.serializers import (
@@ -156,6 +157,9 @@ class ProjectRunListApi(generics.ListAPIView):
         form = RunCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
+        spec = kind_spec(data["kind"])
+        if spec is not None and spec.started_by == StartedBy.STAFF and not request.user.is_staff:
+            raise PermissionDenied(f"a {data['kind']} run is started by staff (manage.py), not by a project manager")
         try:
             if data["kind"] == RunKind.GENERATE:
                 run = generation_round_start(

@@ -95,3 +95,9 @@ def test_a_dpo_run_page_leads_with_implicit_reward_accuracy(client, project, man
     assert figures.index("held-out implicit-reward accuracy") < figures.index("Loss" if "Loss" in figures else "loss")
     first = figures[: figures.index("</div>")]
     assert "held-out implicit-reward accuracy" in first and "0.5" in first and "0.81" in first
+
+
+def test_a_staff_only_kind_is_refused_to_a_project_manager(project, api):
+    response = api.post(f"/api/projects/{project.pk}/runs/", {"kind": "bootstrap"}, format="json")
+    assert response.status_code == 403 and "started by staff" in response.json()["detail"]
+    assert not Run.objects.exists()
