@@ -106,9 +106,9 @@ KINDS: dict[str, KindSpec] = {
                  after=AfterStep.PROMOTE_REWARD, headline=REWARD_HEADLINE),
         KindSpec(RunKind.DPO, _job("dpo"), Reads.SNAPSHOT, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE,
                  headline=PREFERENCE_HEADLINE),
-        # KTO unpairs the snapshot's pairs (chosen desirable, rejected undesirable); ORPO needs no reference.
+        # KTO reads judged answers (top group desirable; bottom group and all-bad undesirable); ORPO needs no reference.
         KindSpec(RunKind.KTO, _job("kto"), Reads.SNAPSHOT, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE,
-                 headline=PREFERENCE_HEADLINE),
+                 headline=PREFERENCE_HEADLINE, export_kind="kto"),
         KindSpec(RunKind.ORPO, _job("orpo"), Reads.SNAPSHOT, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE,
                  headline=PREFERENCE_HEADLINE),
         KindSpec(RunKind.PPO, _job("ppo"), Reads.PROMPTS, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE,
