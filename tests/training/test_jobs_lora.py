@@ -10,8 +10,9 @@ import torch
 from tests.training.jobs_helpers import make_preference_rows, write_jsonl
 from tests.training.posttrain_helpers import demonstrations
 from tests.training.rl_helpers import write_prompts
-from training.jobs import common, dpo, grpo, reward, rloo, sft
+from training.jobs import common, dpo, grpo, ppo, reward, rloo, sft
 
+_PPO_KEYS = {"model", "reward_model", "prompts_file", "output_dir", "run_dir", "use_lora", "lora_r", "lora_alpha", "learning_rate"}
 LORA = {"use_lora": True, "lora_r": 4, "lora_alpha": 8, "max_steps": 2, "logging_steps": 1}
 
 
@@ -39,16 +40,19 @@ def _online_config(tmp_path: Path, policy: Path) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["dpo", "reward", "grpo", "rloo", "sft"])
+@pytest.mark.parametrize("kind", ["dpo", "reward", "grpo", "rloo", "sft", "ppo"])
 def test_a_lora_run_saves_a_merged_model_that_loads_and_differs_from_the_base(kind: str, tmp_path: Path, tiny_policy: Path) -> None:
     if kind in ("dpo", "reward"):
         config = _preference_config(tmp_path, tiny_policy)
     elif kind == "sft":
         config = {**_preference_config(tmp_path, tiny_policy),
                   "train_file": str(write_jsonl(tmp_path / "demos.jsonl", demonstrations(16, seed=1)))}
+    elif kind == "ppo":
+        config = {**{k: v for k, v in _online_config(tmp_path, tiny_policy).items() if k in _PPO_KEYS},
+                  "total_episodes": 8, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "response_length": 8}
     else:
         config = _online_config(tmp_path, tiny_policy)
-    module = {"dpo": dpo, "reward": reward, "grpo": grpo, "rloo": rloo, "sft": sft}[kind]
+    module = {"dpo": dpo, "reward": reward, "grpo": grpo, "rloo": rloo, "sft": sft, "ppo": ppo}[kind]
     module.main(common.config_from_dict(module.CONFIG_CLASS, config))
     out = tmp_path / "out"
     _assert_plain_model(out)

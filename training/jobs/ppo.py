@@ -55,6 +55,10 @@ class PPOJobConfig:
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # trackers fed the run's metrics: tensorboard, wandb, mlflow, trackio
     save_steps: int = 500  # checkpoint every N updates (0 = never); a failed run resumes from the last one
     save_total_limit: int = 2  # checkpoints kept (the oldest go first)
+    use_lora: bool = False  # LoRA adapters on the policy (the value model trains fully); merged on save
+    lora_r: int = 8  # LoRA rank
+    lora_alpha: int = 16  # LoRA scaling
+    lora_dropout: float = 0.0  # dropout on LoRA inputs (0: PPO turns dropout off, [N+])
 
     def validate(self) -> None:
         """Raise ConfigError naming the first out-of-range field."""

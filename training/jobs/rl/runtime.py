@@ -68,6 +68,12 @@ def load_models(config: Any) -> Loaded:
     tokenizer = common.load_tokenizer(config.model)
     policy = common.load_causal_lm(config.model, dtype=torch.float32)
     ref_policy = copy.deepcopy(policy).requires_grad_(False)
+    if getattr(config, "use_lora", False):  # adapters on the policy only: the reference stays the plain start
+        from peft import get_peft_model
+
+        from training.jobs.memory import lora_config
+
+        policy = get_peft_model(policy, lora_config(config))
     reward_model = common.load_reward_model(config.reward_model).requires_grad_(False)
     reward_tokenizer = common.load_tokenizer(config.reward_model, padding_side="right")
     reward_tokenizer.truncation_side = "left"  # keep the response end, where the score is read
@@ -129,6 +135,9 @@ def save_policy(accelerator: Any, model: Any, tokenizer: Any, output_dir: str) -
         policy_state = {k.removeprefix("policy."): v for k, v in state.items() if k.startswith("policy.")}
         policy = accelerator.unwrap_model(model).policy
         with common.atomic_output_dir(output_dir) as tmp:
-            policy.save_pretrained(tmp, state_dict=policy_state, safe_serialization=True)
+            if hasattr(policy, "merge_and_unload"):  # LoRA: fold the adapters into a plain model
+                policy.merge_and_unload().save_pretrained(tmp, safe_serialization=True)
+            else:
+                policy.save_pretrained(tmp, state_dict=policy_state, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
     accelerator.wait_for_everyone()
