@@ -5,7 +5,7 @@
 Prints rows/s, the peak RSS of the process, and the RSS after each tenth of the rows: flat
 memory means the RSS stops growing once the first batches are in (rows stream in batches of
 1,000; only a 16-character digest per distinct external id is kept, for the duplicate-id check).
-Runs in a temporary data directory; nothing of yours is touched.
+Runs in a temporary data directory (removed at the end); nothing of yours is touched.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -74,12 +75,15 @@ def main() -> None:
             marks.append((done, rss_mb()))
 
     started = time.monotonic()
-    result = prompts_import(project=project, source=parquet_source(path), progress=progress)
-    seconds = time.monotonic() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    assert Prompt.objects.filter(project=project).count() == result.created_prompts == args.rows
-    print(f"imported {result.rows:,} rows in {seconds:.1f} s ({result.rows / seconds:,.0f} rows/s); peak RSS {peak:.0f} MB")
-    print("RSS by rows done: " + ", ".join(f"{done // 1000}k {mb:.0f} MB" for done, mb in marks))
+    try:
+        result = prompts_import(project=project, source=parquet_source(path), progress=progress)
+        seconds = time.monotonic() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        assert Prompt.objects.filter(project=project).count() == result.created_prompts == args.rows
+        print(f"imported {result.rows:,} rows in {seconds:.1f} s ({result.rows / seconds:,.0f} rows/s); peak RSS {peak:.0f} MB")
+        print("RSS by rows done: " + ", ".join(f"{done // 1000}k {mb:.0f} MB" for done, mb in marks))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
 
-from labeling.models import Comparison, Project, Ranking
+from labeling.models import Comparison, Project, Ranking, ResponseFlag
 from labeling.quality import average_ranks, comparison_agreement
 
 PAGE_SIZE = 50
@@ -120,7 +120,12 @@ def comparison_side_by_side(*, comparison: Comparison) -> dict[str, Any]:
     )
     columns = [RankingColumn(r.annotator.username, r, average_ranks(r.order)) for r in rankings]
     responses = list(comparison.responses.all())
-    table = [(resp, [col.ranks.get(resp.pk) for col in columns]) for resp in responses]
+    flagged: dict[int, list[str]] = defaultdict(list)
+    for rid, name in ResponseFlag.objects.filter(ranking__comparison=comparison).values_list(
+        "response_id", "ranking__annotator__username"
+    ):
+        flagged[rid].append(name)
+    table = [(resp, [col.ranks.get(resp.pk) for col in columns], sorted(flagged[resp.pk])) for resp in responses]
     return {
         "columns": columns,
         "table": table,

@@ -143,6 +143,13 @@ class AssignmentStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped"
 
 
+class SkipReason(models.TextChoices):
+    CANNOT_JUDGE = "cannot_judge", "I can't judge this topic"
+    BROKEN = "broken", "Prompt or responses are broken"
+    OFFENSIVE = "offensive", "Offensive content"
+    OTHER = "other", "Another reason"
+
+
 class Assignment(models.Model):
     """A lease of a comparison to an annotator."""
 
@@ -150,6 +157,7 @@ class Assignment(models.Model):
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
     status = models.CharField(max_length=16, choices=AssignmentStatus.choices, default=AssignmentStatus.ACTIVE)
     display_order = models.JSONField(default=list, help_text="Response ids in the order shown.")
+    skip_reason = models.CharField(max_length=40, blank=True, default="", db_default="", choices=SkipReason.choices)
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -285,3 +293,17 @@ class Demonstration(models.Model):
 
     def __str__(self) -> str:
         return f"demonstration {self.pk} ({self.status})"
+
+
+class ResponseFlag(models.Model):
+    """One annotator's flag on one response of a ranking they gave ("this one is unsafe")."""
+
+    ranking = models.ForeignKey(Ranking, on_delete=models.CASCADE, related_name="response_flags")
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="flags")
+    flag = models.CharField(max_length=16, choices=[(Flag.UNSAFE, Flag.UNSAFE.label)], default=Flag.UNSAFE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["ranking", "response", "flag"], name="responseflag_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.response_id} {self.flag} in ranking {self.ranking_id}"

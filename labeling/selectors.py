@@ -7,9 +7,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import Count, Exists, F, Func, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
+from labeling import rawrows
 from labeling.models import (
     Assignment,
     AssignmentStatus,
@@ -28,13 +30,28 @@ CHAT_ROLES = ("system", "user", "assistant")
 def lease_for_member(*, user: AbstractBaseUser, comparison_id: int) -> Assignment | None:
     """Return the user's assignment on the comparison, with comparison and project, if they belong to its project.
 
-    One query serves the membership check and the ranking's lease check; None means either no
-    lease or no membership (the caller then tells 404 from 409 the slow way).
+    One query (raw: it runs on every submit, rawrows.py) serves the membership check and the
+    ranking's lease check; None means either no lease or no membership (the caller then tells
+    404 from 409 the slow way).
     """
-    leases = Assignment.objects.select_related("comparison__project").filter(comparison_id=comparison_id, annotator=user)
+    sql = (
+        f"SELECT {rawrows.columns(Assignment, 'a')}, {rawrows.columns(Comparison, 'c')}, {rawrows.columns(Project, 'p')} "
+        f"FROM {Assignment._meta.db_table} a JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id "
+        f"JOIN {Project._meta.db_table} p ON p.id = c.project_id WHERE a.comparison_id = %s AND a.annotator_id = %s"
+    )
+    params = [comparison_id, user.pk]
     if not user.is_staff:
-        leases = leases.filter(comparison__project__memberships__user=user)
-    return leases.first()
+        sql += f" AND EXISTS (SELECT 1 FROM {Membership._meta.db_table} m WHERE m.project_id = p.id AND m.user_id = %s)"
+        params.append(user.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (lease, comparison, project), _ = rawrows.split(row, Assignment, Comparison, Project)
+    comparison.project = project
+    lease.comparison = comparison
+    return lease
 
 
 @dataclass(frozen=True)
@@ -230,6 +247,7 @@ class HistoryEntry:
     comparison: Comparison
     ranking: Ranking | None  # None: skipped
     at: object  # when it was ranked or skipped
+    skip_reason: str = ""
 
 
 def annotator_history(*, project: Project, annotator: AbstractBaseUser, limit: int = 200) -> list[HistoryEntry]:
@@ -245,5 +263,5 @@ def annotator_history(*, project: Project, annotator: AbstractBaseUser, limit: i
         .order_by("-updated_at")[:limit]
     )
     entries = [HistoryEntry(r.comparison, r, r.updated_at) for r in rankings]
-    entries += [HistoryEntry(s.comparison, None, s.updated_at) for s in skips]
+    entries += [HistoryEntry(s.comparison, None, s.updated_at, s.get_skip_reason_display()) for s in skips]
     return sorted(entries, key=lambda e: e.at, reverse=True)[:limit]

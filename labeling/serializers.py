@@ -105,6 +105,9 @@ class ClaimedComparisonSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="comparison.id")
     project = serializers.IntegerField(source="comparison.project_id")
     prompt = ClaimedPromptSerializer(source="comparison.prompt")
+    policy_version = serializers.CharField(
+        source="comparison.policy_version", help_text="The policy version that generated it (\"\" for imported responses)."
+    )
     responses = serializers.SerializerMethodField()
     lease_expires_at = serializers.DateTimeField(source="expires_at")
 
@@ -130,6 +133,7 @@ def claimed_payload(assignment: Assignment) -> dict[str, Any]:
         "id": comparison.pk,
         "project": comparison.project_id,
         "prompt": {"id": prompt.pk, "messages": messages},
+        "policy_version": comparison.policy_version,
         "responses": ClaimedComparisonSerializer().get_responses(assignment),
         "lease_expires_at": _DATETIME.to_representation(assignment.expires_at),
     }
@@ -173,11 +177,12 @@ class PreferenceSerializer(serializers.ModelSerializer):
     chosen_text = serializers.CharField(source="chosen.text")
     rejected_text = serializers.CharField(source="rejected.text")
     flags = serializers.JSONField(source="ranking.flags")
+    policy_version = serializers.CharField(source="comparison.policy_version")
 
     class Meta:
         model = Preference
         fields = [
             "id", "ranking", "comparison", "prompt", "annotator", "chosen", "rejected", "margin",
-            "prompt_messages", "chosen_text", "rejected_text", "flags", "created_at",
+            "prompt_messages", "chosen_text", "rejected_text", "flags", "policy_version", "created_at",
         ]
         read_only_fields = fields

@@ -55,3 +55,58 @@ def test_the_checker_sees_function_local_and_relative_imports(tmp_path):
     )
     assert crossings("labeling", ("training",), root=tmp_path) == ["labeling/views/probe.py imports training.models"]
     assert "labeling.models" in imported_modules(tmp_path / "labeling" / "views" / "probe.py", tmp_path)
+
+
+def _module_graph(packages: tuple[str, ...], skip: tuple[str, ...]) -> dict[str, set[str]]:
+    """Return {module: modules it imports} among the packages' own modules (migrations and `skip` left out)."""
+    paths = {}
+    for package in packages:
+        for path in (ROOT / package).rglob("*.py"):
+            rel = path.relative_to(ROOT)
+            name = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
+            if "migrations" not in rel.parts and not any(name == s or name.startswith(s + ".") for s in skip):
+                paths[name] = path
+    graph: dict[str, set[str]] = {name: set() for name in paths}
+    for name, path in paths.items():
+        for module in imported_modules(path):
+            while module and module not in paths:
+                module = module.rpartition(".")[0]  # `from pkg.mod import name`: the module, not the name
+            if module and module != name:
+                graph[name].add(module)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Return the strongly connected groups of two or more modules (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[set[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = set()
+            while not group or w != v:
+                w = stack.pop()
+                group.add(w)
+            if len(group) > 1:
+                found.append(group)
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_web_app_has_no_import_cycle_beyond_a_service_task_pair():
+    # training/jobs is Django-free and checked on its own terms above.
+    cycles = _cycles(_module_graph(("labeling", "training"), skip=("training.jobs",)))
+    assert [sorted(c) for c in cycles if len(c) > 2 or not any(m.endswith("tasks") for m in c)] == []

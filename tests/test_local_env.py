@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,6 +34,7 @@ def test_without_the_file_manage_py_still_asks_for_a_key(tmp_path):
     assert result.returncode != 0 and "SECRET_KEY is not set" in result.stderr
 
 
+@pytest.mark.slow  # four Django processes, one of them a full migrate
 def test_readme_token_command_works_as_printed_after_the_demo_setup(tmp_path):
     assert _run(["scripts/local_env.py"], tmp_path).returncode == 0
     assert _run(["manage.py", "migrate", "--noinput", "-v", "0"], tmp_path).returncode == 0

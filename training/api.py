@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,9 +19,17 @@ from labeling.access import project_get_for_member, require_manager
 from labeling.models import DatasetSnapshot, Project
 from labeling.serializers import ErrorSerializer
 from training import selectors
-from training.kinds import train_now_kinds
+from training.kinds import StartedBy, kind_spec, train_now_kinds
 from training.models import ModelVersion, RunKind
-from training.serializers import ModelVersionSerializer, RunCreateSerializer, RunDetailSerializer, RunSerializer
+from training.selectors import PromptChoice
+from training.serializers import (
+    MetricPointSerializer,
+    ModelVersionSerializer,
+    RunCreateSerializer,
+    RunDetailSerializer,
+    RunSerializer,
+)
+from training.services.distributed import accelerate_config_resolve
 from training.services.generation import generation_round_start
 from training.services.registry import model_promote, model_rollback
 from training.services.resume import run_resume
@@ -38,6 +48,11 @@ def validation_response(exc: ValidationError, code: int = status.HTTP_400_BAD_RE
         for message in messages
     ]
     return Response({"detail": "; ".join(e["message"] for e in errors), "errors": errors}, status=code)
+
+
+class MetricPagination(LimitOffsetPagination):
+    default_limit = 500
+    max_limit = 1000
 
 
 def _current_ids(project: Project) -> set[int]:
@@ -114,7 +129,22 @@ def _train_request(project: Project, data: dict) -> TrainRequest:
     return TrainRequest(
         kind=data["kind"], config=data["config"], snapshot=_snapshot(project, snapshot_id),
         snapshot_params=data.get("snapshot_params"), base=base, prompts=dict(prompts) if prompts else None, nproc=data["nproc"],
+        inputs=_accelerate_inputs(data),
     )
+
+
+def _accelerate_inputs(data: dict) -> dict[str, str]:
+    """The run's accelerate config (a checked name resolved to its file), if it asks for one."""
+    name = data.get("accelerate_config") or ""
+    return {"accelerate_config": accelerate_config_resolve(name), "accelerate_config_name": name} if name else {}
+
+
+def _generate_choice(prompts: dict | None) -> dict[str, str]:
+    """Turn a generate run's prompt selection into generation_round_start's arguments."""
+    prompts = {k: v for k, v in (prompts or {}).items() if v is not None}
+    if "exclude_snapshot_test" in prompts:
+        raise ValidationError({"prompts.exclude_snapshot_test": "applies to ppo, rloo, grpo and evaluate runs, not generate"})
+    return {"which": prompts.get("which", PromptChoice.GENERATE_DEFAULT), "tag": prompts.get("tag", "")}
 
 
 class ProjectRunListApi(generics.ListAPIView):
@@ -135,10 +165,14 @@ class ProjectRunListApi(generics.ListAPIView):
         form = RunCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
+        spec = kind_spec(data["kind"])
+        if spec is not None and spec.started_by == StartedBy.STAFF and not request.user.is_staff:
+            raise PermissionDenied(f"a {data['kind']} run is started by staff (manage.py), not by a project manager")
         try:
             if data["kind"] == RunKind.GENERATE:
-                prompts = data.get("prompts") or {"which": selectors.PromptChoice.GENERATE_DEFAULT, "tag": ""}
-                run = generation_round_start(project=project, user=request.user, config=data["config"], **prompts)
+                run = generation_round_start(
+                    project=project, user=request.user, config=data["config"], **_generate_choice(data.get("prompts"))
+                )
             elif data["kind"] in train_now_kinds():
                 run = train_start(project=project, request=_train_request(project, data), user=request.user)
             else:
@@ -155,6 +189,25 @@ class RunDetailApi(APIView):
     @extend_schema(responses={200: RunDetailSerializer, 404: NOT_FOUND}, summary="A run: status, progress, latest metrics, error")
     def get(self, request: Request, pk: int) -> Response:
         return Response(RunDetailSerializer(selectors.run_get_for_member(request.user, pk), context={"request": request}).data)
+
+
+class RunMetricsApi(generics.ListAPIView):
+    """A run's metric history, oldest first, paginated (limit/offset; at most 1000 per page)."""
+
+    serializer_class = MetricPointSerializer
+    pagination_class = MetricPagination
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        run = selectors.run_get_for_member(self.request.user, self.kwargs["pk"])
+        return selectors.run_metric_points(run, name=self.request.query_params.get("name") or None)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("name", str, description="Only the points that logged this metric, with only it")],
+        responses={200: MetricPointSerializer(many=True), 404: NOT_FOUND},
+        summary="A run's metric history (every metrics.jsonl line the runner stored), oldest first",
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def]
+        return super().get(request, *args, **kwargs)
 
 
 class RunCancelApi(APIView):

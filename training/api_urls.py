@@ -11,6 +11,7 @@ urlpatterns = [
     path("models/<int:pk>/rollback/", api.ModelRollbackApi.as_view(), name="api-model-rollback"),
     path("projects/<int:pk>/runs/", api.ProjectRunListApi.as_view(), name="api-project-runs"),
     path("runs/<int:pk>/", api.RunDetailApi.as_view(), name="api-run-detail"),
+    path("runs/<int:pk>/metrics/", api.RunMetricsApi.as_view(), name="api-run-metrics"),
     path("runs/<int:pk>/cancel/", api.RunCancelApi.as_view(), name="api-run-cancel"),
     path("runs/<int:pk>/resume/", api.RunResumeApi.as_view(), name="api-run-resume"),
 ]

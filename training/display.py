@@ -83,15 +83,23 @@ def _better(name: str, first: float, last: float) -> bool | None:
     return (last < first) if lower_is_better else (last > first)
 
 
-def key_figures(series: dict[str, list[tuple[float, float]]]) -> list[KeyFigure]:
-    """Return the headline metrics as first -> last value (metrics with two or more points)."""
+def key_figures(
+    series: dict[str, list[tuple[float, float]]], lead: tuple[tuple[str, str], ...] = ()
+) -> list[KeyFigure]:
+    """Return the headline metrics as first -> last value (metrics with two or more points).
+
+    `lead` (the kind's headline from training.kinds: (metric, title) pairs) comes first: the
+    figure that says whether the run learned (for DPO the implicit-reward accuracy, not loss).
+    """
     moving = charted(series)  # a flat line (a constant learning rate) says nothing before -> after
-    ordered = [n for n in KEY_METRICS if n in moving]
+    titles = dict(lead)
+    ordered = [n for n, _ in lead if n in moving]
+    ordered += [n for n in KEY_METRICS if n in moving and n not in ordered]
     ordered += sorted(n for n in moving if n not in ordered)
     figures = []
     for name in ordered[:HEADLINE_SIZE]:
         first, last = series[name][0][1], series[name][-1][1]
-        figures.append(KeyFigure(words(name), number(first), number(last), _better(name, first, last)))
+        figures.append(KeyFigure(titles.get(name) or words(name), number(first), number(last), _better(name, first, last)))
     return figures
 
 

@@ -72,6 +72,16 @@ class KindSpec:
         return {Makes.POLICY: ModelKind.POLICY, Makes.REWARD: ModelKind.REWARD}.get(self.makes)
 
 
+# DPO-style kinds: the implicit reward beta*(Δchosen − Δrejected) ranks held-out pairs right is what
+# tracks learning; raw preference accuracy (total log-probability) can stay under 0.5 while the
+# policy improves, because longer chosen answers have lower total log-probability.
+PREFERENCE_HEADLINE = (
+    ("eval_reward_accuracy", "held-out implicit-reward accuracy"),
+    ("rewards/accuracies", "implicit-reward accuracy (training batches)"),
+    ("eval_reward_margin", "held-out implicit-reward margin"),
+)
+REWARD_HEADLINE = (("eval_accuracy", "held-out pair accuracy"), ("accuracy", "pair accuracy (training batches)"))
+RL_HEADLINE = (("reward", "reward-model score of its answers"), ("kl", "KL to the reference"))
 GRPO_HEADLINE = (
     ("completions_mean_length", "mean response length (tokens)"),
     ("rewards_format_reward_mean", "format reward"),
@@ -93,18 +103,23 @@ KINDS: dict[str, KindSpec] = {
         KindSpec(RunKind.SFT, _job("sft"), Reads.SNAPSHOT, Makes.POLICY, train_now=True, after=AfterStep.CONTINUE,
                  export_kind="sft", headline=(("eval_loss", "held-out loss"), ("loss", "training loss"))),
         KindSpec(RunKind.REWARD, _job("reward"), Reads.SNAPSHOT, Makes.REWARD, train_now=True,
-                 after=AfterStep.PROMOTE_REWARD),
-        KindSpec(RunKind.DPO, _job("dpo"), Reads.SNAPSHOT, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE),
-        # KTO unpairs the snapshot's pairs (chosen desirable, rejected undesirable); ORPO needs no reference.
-        KindSpec(RunKind.KTO, _job("kto"), Reads.SNAPSHOT, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE),
-        KindSpec(RunKind.ORPO, _job("orpo"), Reads.SNAPSHOT, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE),
-        KindSpec(RunKind.PPO, _job("ppo"), Reads.PROMPTS, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE),
-        KindSpec(RunKind.RLOO, _job("rloo"), Reads.PROMPTS, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE),
+                 after=AfterStep.PROMOTE_REWARD, headline=REWARD_HEADLINE),
+        KindSpec(RunKind.DPO, _job("dpo"), Reads.SNAPSHOT, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE,
+                 headline=PREFERENCE_HEADLINE),
+        # KTO reads judged answers (top group desirable; bottom group and all-bad undesirable); ORPO needs no reference.
+        KindSpec(RunKind.KTO, _job("kto"), Reads.SNAPSHOT, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE,
+                 headline=PREFERENCE_HEADLINE, export_kind="kto"),
+        KindSpec(RunKind.ORPO, _job("orpo"), Reads.SNAPSHOT, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE,
+                 headline=PREFERENCE_HEADLINE),
+        KindSpec(RunKind.PPO, _job("ppo"), Reads.PROMPTS, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE,
+                 headline=RL_HEADLINE),
+        KindSpec(RunKind.RLOO, _job("rloo"), Reads.PROMPTS, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE,
+                 headline=RL_HEADLINE),
         # A reasoning run: watch answers grow longer while the rule rewards rise.
         KindSpec(RunKind.GRPO, _job("grpo"), Reads.PROMPTS, Makes.POLICY, train_now=True, after=AfterStep.EVALUATE,
                  headline=GRPO_HEADLINE),
         KindSpec(RunKind.EVALUATE, _job("evaluate"), Reads.PROMPTS, Makes.METRICS, train_now=True,
-                 after=AfterStep.GATE),
+                 after=AfterStep.GATE, headline=(("win_rate", "win rate against the parent"),)),
     )
 }
 

@@ -15,7 +15,8 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from labeling.access import projects_for_user
-from labeling.models import Comparison, Preference, Project, Prompt, Ranking
+from labeling.exports.split import TEST, split_of
+from labeling.models import Comparison, DatasetSnapshot, Preference, Project, Prompt, Ranking
 from training.kinds import RECIPES, training_kinds
 from training.models import (
     ACTIVE_RUN_STATUSES,
@@ -65,6 +66,17 @@ def prompts_for_generation(*, project: Project, which: str, tag: str = "") -> Qu
         ids = [p.pk for p in prompts.only("id", "tags") if tag in (p.tags or [])]
         prompts = prompts.filter(pk__in=ids)
     return prompts.order_by("id")
+
+
+def held_out_prompt_ids(snapshot: DatasetSnapshot) -> list[int]:
+    """Return the project's prompts on the test side of the snapshot's split (never trained on)."""
+    params = snapshot.params or {}
+    fraction = float(params.get("test_fraction") or 0.0)
+    if fraction <= 0:
+        return []
+    seed = int(params.get("seed") or 0)
+    rows = Prompt.objects.filter(project_id=snapshot.project_id).values_list("pk", "content_hash")
+    return [pk for pk, digest in rows if split_of(digest, seed=seed, test_fraction=fraction) == TEST]
 
 
 def generation_round_sizes(project: Project, *, tag: str = "") -> dict[str, int]:
@@ -121,6 +133,17 @@ def current_model_ids(user: Any) -> set[int]:
 def run_chain_step(run: Run) -> ChainStep | None:
     """Return the run's place in a recipe chain (and what the chain decided), or None outside a chain."""
     return ChainStep.objects.select_related("version", "snapshot").filter(run=run).first()
+
+
+def run_metric_points(run: Run, *, name: str | None = None) -> QuerySet[MetricPoint] | list[MetricPoint]:
+    """Return a run's metric lines oldest first; with `name`, only the lines carrying it, reduced to it."""
+    points = MetricPoint.objects.filter(run=run).order_by("id")
+    if name is None:
+        return points
+    return [
+        MetricPoint(run_id=p.run_id, step=p.step, values={name: p.values[name]}, created_at=p.created_at)
+        for p in points.filter(values__has_key=name).iterator()
+    ]
 
 
 def run_latest_metrics(run: Run) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labeling.models import Membership, Role
-from training.models import ChainStep, ModelVersion, Run, RunKind
+from training.models import ChainStep, MetricPoint, ModelVersion, Run, RunKind
 from training.selectors import PromptChoice, run_latest_metrics
 
 
@@ -66,6 +66,15 @@ class ModelVersionSerializer(ManagersOnlyMixin, serializers.ModelSerializer):
         return version.pk in current
 
 
+class MetricPointSerializer(serializers.ModelSerializer):
+    values = serializers.DictField(help_text="The line's metrics: {name: number or text}.")
+
+    class Meta:
+        model = MetricPoint
+        fields = ["step", "values", "created_at"]
+        read_only_fields = fields
+
+
 class ChainStepSerializer(serializers.ModelSerializer):
     class Meta:
         model = ChainStep
@@ -111,8 +120,23 @@ class RunDetailSerializer(RunSerializer):
 
 
 class PromptSelectionSerializer(serializers.Serializer):
-    which = serializers.ChoiceField(choices=PromptChoice.CHOICES, default=PromptChoice.GENERATE_DEFAULT)
+    """Which prompts a run works on; unknown keys are refused (a silently dropped key would change the run)."""
+
+    which = serializers.ChoiceField(choices=PromptChoice.CHOICES, required=False)
     tag = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+    exclude_snapshot_test = serializers.BooleanField(
+        required=False, allow_null=True, default=None,
+        help_text="Leave out the prompts the snapshot (the run's, else the newest preference export) holds out "
+        "for evaluation. Default: true for ppo, rloo and grpo; false otherwise. Not for generate.",
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                known = ", ".join(self.fields)
+                raise serializers.ValidationError({key: [f"unknown key; use {known}"] for key in unknown})
+        return super().to_internal_value(data)
 
 
 class RunCreateSerializer(serializers.Serializer):
@@ -127,4 +151,7 @@ class RunCreateSerializer(serializers.Serializer):
     )
     base = serializers.IntegerField(required=False, allow_null=True, help_text="Policy ModelVersion id to start from (default: the current policy).")
     nproc = serializers.IntegerField(required=False, default=1, min_value=1, max_value=64)
+    accelerate_config = serializers.CharField(
+        required=False, default="", allow_blank=True,
+        help_text="Name of an accelerate config for nproc > 1 on GPUs: ddp, fsdp, zero3 (bundled) or one of the worker's own.")
     prompts = PromptSelectionSerializer(required=False, help_text="generate: which prompts (unranked, all, tag).")

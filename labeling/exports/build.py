@@ -13,7 +13,14 @@ import pyarrow as pa
 
 from labeling.exports.aggregation import Pair, RankingRow, aggregate, best_response
 from labeling.exports.cleaning import Cleaner, cleaning_params
-from labeling.exports.demos import DemoRow, author_ranking, by_comparison, demonstration_pairs, write_sft_demonstrations
+from labeling.exports.demos import (
+    DemoRow,
+    author_ranking,
+    by_comparison,
+    demonstration_pairs,
+    kto_labels,
+    write_sft_demonstrations,
+)
 from labeling.exports.filters import (
     Scope,
     annotator_pseudonym,
@@ -193,6 +200,20 @@ def _sft_rows(writer: _Writer, comp: ComparisonData, rankings: list[RankingRow],
     return DictRows([row]), set(ids)
 
 
+def _kto_rows(writer: _Writer, comp: ComparisonData) -> tuple[DictRows, set[int]]:
+    """One row per judged response of each kept ranking (kto_labels says which)."""
+    messages, rows, ids = clean_messages(comp.messages), [], set()
+    for rid, annotator_id, order, flags, created_at in comp.rankings:
+        if flags and not writer.exclude_flags.isdisjoint(flags):
+            continue
+        row = _provenance(writer, comp, (rid,), (annotator_id,), created_at)
+        for response_id, label in kto_labels(order, flags, comp.responses):
+            rows.append({**row, "prompt": messages, "completion": [{"content": comp.responses[response_id], "role": "assistant"}],
+                         "label": label, "response_id": response_id})
+            ids.add(rid)
+    return DictRows(rows), ids
+
+
 def _comparison_rows(writer: _Writer, comp: ComparisonData, scope: Scope, allowed: Selection) -> tuple[PreferenceBlock | DictRows | None, set[int]]:
     """Filter one comparison and return its rows (few: at most K*(K-1)/2 per ranking) and their ranking ids."""
     params, result = scope.params, writer.result
@@ -213,6 +234,8 @@ def _comparison_rows(writer: _Writer, comp: ComparisonData, scope: Scope, allowe
     comp = cleaned
     if params.kind == "sft":
         return _sft_rows(writer, comp, rankings, params.aggregation)
+    if params.kind == "kto":
+        return _kto_rows(writer, comp)
     pairs = aggregate(params.aggregation, rankings, comp.prefs, pairs=params.pairs, min_agreement=params.min_agreement, dropped=result.dropped_pairs)
     return _preference_rows(writer, comp, pairs, params.style)
 

@@ -100,3 +100,18 @@ def write_sft_demonstrations(writer: Any, scope: Any, allowed: list[tuple[str, s
         writer.write(split_of(demo.prompt_hash, seed=params.seed, test_fraction=params.test_fraction), DictRows([row]))
         written += 1
     return written
+
+
+def kto_labels(order: Any, flags: Any, responses: dict[int, str]) -> list[tuple[int, bool]]:
+    """(response id, desirable) from one ranking: the top group desirable, the bottom group undesirable.
+
+    A ranking flagged all_bad makes every response undesirable; middle groups say nothing on
+    their own and are left out; a ranking with a single group (all tied) says nothing either.
+    """
+    groups = [[rid for rid in group if rid in responses] for group in order_groups(order)]
+    groups = [g for g in groups if g]
+    if "all_bad" in (flags or ()):
+        return [(rid, False) for group in groups for rid in group]
+    if len(groups) < 2:
+        return []
+    return [(rid, True) for rid in groups[0]] + [(rid, False) for rid in groups[-1]]

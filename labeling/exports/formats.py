@@ -67,6 +67,8 @@ def schema_for(kind: str, style: str) -> pa.Schema:
         ]
     elif kind == "sft":
         fields = [*_PROVENANCE, ("messages", _MESSAGES), ("response_id", pa.int64())]
+    elif kind == "kto":  # one judged answer per row (TRL's unpaired preference form)
+        fields = [*_PROVENANCE, ("completion", _MESSAGES), ("label", pa.bool_()), ("prompt", _MESSAGES), ("response_id", pa.int64())]
     else:
         text = pa.string() if style == "standard" else _MESSAGES
         fields = [*_PROVENANCE, ("chosen", text), ("margin", pa.float64()), ("prompt", text), ("rejected", text)]

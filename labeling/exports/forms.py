@@ -14,6 +14,7 @@ CHOICE_LABELS = {
     "preference": "Preference pairs",
     "prompt": "Prompts only (for PPO / RLOO / GRPO)",
     "sft": "SFT conversations",
+    "kto": "Judged answers (KTO: best desirable, worst undesirable)",
     "all": "All",
     "majority": "Majority vote",
     "bradley_terry": "Bradley–Terry scores",

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from labeling.exports.cleaning import cleaning_fields
 from labeling.exports.mix import tag_mix_from
 
-KINDS = ("preference", "prompt", "sft")
+KINDS = ("preference", "prompt", "sft", "kto")
 AGGREGATIONS = ("all", "majority", "bradley_terry")
 PAIR_SELECTIONS = ("all", "best_vs_rest", "best_vs_worst")
 FORMATS = ("jsonl", "parquet", "save_to_disk", "csv")

@@ -32,6 +32,8 @@ SYNC_MAX_ROWS = getattr(settings, "PREFLOOP_EXPORT_SYNC_MAX_ROWS", 50_000)
 def _default_name(params: ExportParams) -> str:
     if params.kind == "preference":
         return f"preference-{params.aggregation}-{params.pairs}".replace("_", "-")
+    if params.kind == "kto":
+        return "kto-judged"
     return f"{params.kind}-{params.aggregation}".replace("_", "-") if params.kind == "sft" else "prompts"
 
 

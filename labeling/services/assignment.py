@@ -18,7 +18,8 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labeling.models import Assignment, AssignmentStatus, Comparison, Project, Ranking, Response
+from labeling import rawrows
+from labeling.models import Assignment, AssignmentStatus, Comparison, Project, Prompt, Ranking, Response
 from labeling.services.lease_sql import claim_row
 from labeling.services.retry import retry_when_locked
 
@@ -117,29 +118,42 @@ def _claim_once(project: Project, annotator: AbstractBaseUser) -> Assignment | N
 
 
 def _comparison_with_load(comparison_id: int, now: datetime) -> tuple[Comparison, int]:
-    """Load a comparison with its prompt and responses in one query, and its load (rankings + live leases)."""
-    responses = list(
-        Response.objects.filter(comparison_id=comparison_id)
-        .select_related("comparison__prompt")
-        .annotate(load=F("comparison__ranking_count") + _live_leases_of(OuterRef("comparison_id"), now))
-        .order_by("position")
+    """Load a comparison with its prompt and responses in one query, and its load (rankings + live leases).
+
+    Raw (rawrows.py): it runs on every claim.
+    """
+    sql = (
+        f"SELECT {rawrows.columns(Response, 'r')}, {rawrows.columns(Comparison, 'c')}, {rawrows.columns(Prompt, 'p')}, "
+        f"c.ranking_count + (SELECT COUNT(*) FROM {Assignment._meta.db_table} l WHERE l.comparison_id = c.id "
+        "AND l.status = %s AND l.expires_at > %s) "
+        f"FROM {Response._meta.db_table} r JOIN {Comparison._meta.db_table} c ON c.id = r.comparison_id "
+        f"JOIN {Prompt._meta.db_table} p ON p.id = c.prompt_id WHERE r.comparison_id = %s ORDER BY r.position"
     )
-    if not responses:  # a comparison without responses: nothing to rank, but answer consistently
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [AssignmentStatus.ACTIVE, connection.ops.adapt_datetimefield_value(now), comparison_id])
+        rows = cursor.fetchall()
+    if not rows:  # a comparison without responses: nothing to rank, but answer consistently
         comparison = Comparison.objects.select_related("prompt").get(pk=comparison_id)
         return comparison, comparison.ranking_count
-    comparison = responses[0].comparison
+    (_, comparison, prompt), (load,) = rawrows.split(rows[0], Response, Comparison, Prompt)
+    comparison.prompt = prompt
+    responses = []
+    for row in rows:
+        (response,), _ = rawrows.split(row[: rawrows.width(Response)], Response)
+        response.comparison = comparison
+        responses.append(response)
     cached = comparison.responses.all()
     cached._result_cache, cached._prefetch_done = responses, True
     comparison._prefetched_objects_cache = {"responses": cached}
-    return comparison, responses[0].load
+    return comparison, load
 
 
 @retry_when_locked
 @transaction.atomic
-def comparison_skip(*, comparison: Comparison, annotator: AbstractBaseUser) -> None:
-    """Release the annotator's lease and never offer them this comparison again."""
+def comparison_skip(*, comparison: Comparison, annotator: AbstractBaseUser, reason: str = "") -> None:
+    """Release the annotator's lease and never offer them this comparison again (reason: a SkipReason or "")."""
     Assignment.objects.update_or_create(
         comparison=comparison,
         annotator=annotator,
-        defaults={"status": AssignmentStatus.SKIPPED, "expires_at": timezone.now()},
+        defaults={"status": AssignmentStatus.SKIPPED, "expires_at": timezone.now(), "skip_reason": reason},
     )

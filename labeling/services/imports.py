@@ -283,6 +283,14 @@ def _write(project: Project, rows: list[CleanRow], result: ImportResult) -> None
     result.created_comparisons += comparisons
     result.skipped_comparisons += with_responses - comparisons
     result.dialogues += sum(1 for r in rows if r.completion)
+    # A dialogue ending with an assistant turn is also a demonstration, for a manager to review (new prompts only,
+    # so importing the same file twice adds none).
+    new_dialogues = [r.messages + [{"role": "assistant", "content": r.completion}]
+                     for r in rows if r.completion and ids[r.content_hash] not in existed]
+    if new_dialogues:
+        from labeling.services.demonstrations import demonstrations_import
+
+        demonstrations_import(project=project, dialogues=new_dialogues)
     result.pairs += sum(1 for r in rows if r.response_params)
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -24,7 +26,7 @@ from django_htmx.http import reswap, retarget
 from labeling import selectors
 from labeling.access import project_get_for_member
 from labeling.forms import RankingForm, letter, ranking_initial
-from labeling.models import Assignment, Comparison, Project, Ranking, Response
+from labeling.models import Assignment, Comparison, Project, Ranking, Response, ResponseFlag, SkipReason
 from labeling.services import (
     RankingConflict,
     RankingError,
@@ -35,6 +37,7 @@ from labeling.services import (
     ranking_reopen_last,
     ranking_submit,
 )
+from labeling.services.response_flags import response_flags_set
 from labeling.views._render import render_page, wants_partial
 
 TEMPLATE = "labeling/rank.html"
@@ -119,6 +122,7 @@ def _stage_context(
         "notice": notice,
         "comparison": comparison,
         "lease": lease,
+        "skip_reasons": SkipReason.choices,
     }
     if comparison is not None and form is not None:
         context |= {
@@ -126,6 +130,7 @@ def _stage_context(
             "cards": _cards(form, _submitted_ranks(form)),
             "chat": selectors.chat_messages(comparison.prompt.messages),
             "editing": str(form["edit"].value()).lower() in ("true", "1", "on"),
+            "unsafe_ids": _unsafe_shown(request, form, comparison),
             "submit_url": reverse("labeling:ranking-submit", args=[project.pk, comparison.pk]),
             "skip_url": reverse("labeling:comparison-skip", args=[project.pk, comparison.pk]),
         }
@@ -168,6 +173,21 @@ def _refused(request: HttpRequest, context: dict[str, Any], *, error: str, statu
     return render_page(request, TEMPLATE, context, status=status)
 
 
+def _unsafe_shown(request: HttpRequest, form: RankingForm, comparison: Comparison) -> set[int]:
+    """Return the responses to show as flagged: as posted, or as stored when editing a ranking."""
+    if form.is_bound:
+        return set(_unsafe_responses(request, form))
+    stored = ResponseFlag.objects.filter(ranking__comparison=comparison, ranking__annotator=request.user)
+    return set(stored.values_list("response_id", flat=True)) if form.initial.get("edit") else set()
+
+
+def _unsafe_responses(request: HttpRequest, form: RankingForm) -> list[int]:
+    """Return the responses the annotator flagged one by one (only this comparison's)."""
+    shown = {r.pk for r in form.responses}
+    picked = {int(v) for v in request.POST.getlist("unsafe_response") if v.isdigit()}
+    return sorted(picked & shown)
+
+
 def _conflict_message(comparison: Comparison, annotator: Any, exc: RankingConflict) -> str:
     """Say why a ranking was refused in the annotator's terms (no internal ids)."""
     if Ranking.objects.filter(comparison=comparison, annotator=annotator).exists():
@@ -200,10 +220,16 @@ def ranking_create(request: HttpRequest, project_id: int, comparison_id: int) ->
     if not form.is_valid():
         return _refused(request, context, error=_form_error(form), status=400)
     editing = form.cleaned_data["edit"]
+    unsafe = _unsafe_responses(request, form)
     try:
-        ranking_submit(
-            comparison=comparison, annotator=request.user, data=form.service_data(), replace=editing, lease=lease
-        )
+        # With per-response flags, ranking and flags commit together. Without (the usual case) the
+        # submit runs alone, keeping its retry on a locked SQLite database.
+        with transaction.atomic() if unsafe or editing else nullcontext():
+            ranking, _ = ranking_submit(
+                comparison=comparison, annotator=request.user, data=form.service_data(), replace=editing, lease=lease
+            )
+            if unsafe or editing:
+                response_flags_set(ranking=ranking, unsafe=unsafe)
     except RankingError as exc:
         return _refused(request, context, error=f"{FIELD_LABELS.get(exc.field, exc.field)}: {exc.message}", status=400)
     except RankingConflict as exc:
@@ -220,8 +246,9 @@ def comparison_skip_view(request: HttpRequest, project_id: int, comparison_id: i
     if Ranking.objects.filter(comparison=comparison, annotator=request.user).exists():
         # Skipping something already ranked (e.g. while editing it) would only muddle the counts.
         return _after_write(request, project, "Kept your ranking of that comparison.")
-    comparison_skip(comparison=comparison, annotator=request.user)
-    return _after_write(request, project, "Skipped. You will not see that comparison again.")
+    reason = request.POST.get("skip_reason", "")
+    comparison_skip(comparison=comparison, annotator=request.user, reason=reason if reason in SkipReason.values else "")
+    return _after_write(request, project, "Skipped. You can take it back from My rankings.")
 
 
 def _edit_stage(request: HttpRequest, project: Project, ranking: Ranking, notice: str) -> HttpResponse:

@@ -48,12 +48,14 @@ def server(transactional_db, tmp_path):
     proc = subprocess.Popen(gunicorn, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        deadline = time.monotonic() + 120  # generous: a loaded 2-core machine boots workers slowly
+        while True:
             try:
-                urllib.request.urlopen(f"{base}/login/", timeout=2)
+                urllib.request.urlopen(f"{base}/login/", timeout=15)
                 break
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # refused while booting, or timed out answering the first request
                 assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+                assert time.monotonic() < deadline, "gunicorn did not answer within 120 s"
                 time.sleep(0.1)
         yield base
     finally:

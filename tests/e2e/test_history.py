@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from labeling.models import Ranking
+from labeling.models import Ranking, ResponseFlag
 from tests.factories import add_member, make_comparison, make_project, make_prompt, make_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -23,14 +23,21 @@ def test_edit_an_earlier_ranking_and_take_back_a_skip(page, live_server, login):
     project, comparisons, user = _project("History")
     login(page, user)
     page.goto(f"{live_server.url}/projects/{project.pk}/rank/")
+    flagged = int(page.locator("#rank-stage .rank-card").nth(1).get_attribute("data-response-id"))
+    page.locator(f".rank-card[data-response-id='{flagged}'] .card-flag").click()  # "this one is unsafe"
+    page.locator("#rank-stage .rank-card").first.focus()
     for n in range(2):
         page.keyboard.press("Enter")  # as shown
         expect(page.get_by_test_id("my-ranked")).to_have_text(str(n + 1))
+    assert list(ResponseFlag.objects.values_list("response_id", flat=True)) == [flagged]
     skipped = int(page.get_attribute("#rank-stage form[data-rank-form]", "data-comparison"))
+    page.select_option("select[data-skip-reason]", "broken")
+    page.locator("#rank-stage .rank-card").first.focus()
     page.keyboard.press("s")
     expect(page.locator(".notice")).to_contain_text("Skipped")
 
     page.get_by_role("link", name="My rankings").click()
+    expect(page.locator(f".history-item[data-comparison='{skipped}']")).to_contain_text("prompt or responses are broken")
     first = Ranking.objects.filter(annotator=user).order_by("id").first()
     item = page.locator(f".history-item[data-comparison='{first.comparison_id}']")
     item.get_by_role("link", name="Edit").click()

@@ -134,3 +134,16 @@ def test_the_project_form_sets_the_option(client, db) -> None:
     from labeling.models import Project
 
     assert Project.objects.get(name="Demos").allow_demonstrations
+
+
+def test_imported_dialogues_ending_with_an_answer_become_pending_demonstrations_once(project) -> None:
+    from labeling.services import prompts_import
+
+    rows = [{"messages": [{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "Hello! How can I help?"}]},
+            {"messages": [{"role": "user", "content": "Only a question"}]}]
+    prompts_import(project=project, rows=rows)
+    demo = Demonstration.objects.get()
+    assert demo.comparison is None and demo.status == DemonstrationStatus.PENDING
+    assert demo.messages == [{"role": "user", "content": "Hi there"}] and demo.text == "Hello! How can I help?"
+    prompts_import(project=project, rows=rows)
+    assert Demonstration.objects.count() == 1

@@ -74,3 +74,46 @@ def test_unskip_gives_the_comparison_back_unless_others_filled_it(db):
     _rank(project, other)  # overlap 1: the other annotator completes it
     assert not comparison_unskip(comparison=comparisons[1], annotator=user)
     assert Assignment.objects.get(comparison=comparisons[1], annotator=user).status == AssignmentStatus.SKIPPED
+
+
+def test_skip_keeps_its_reason_and_history_shows_it(client, db):
+    project, comparisons, user = _project_with(2)
+    client.force_login(user)
+    client.get(reverse("labeling:comparison-rank", args=[project.pk]))
+    lease = Assignment.objects.get(annotator=user, status=AssignmentStatus.ACTIVE)
+    url = reverse("labeling:comparison-skip", args=[project.pk, lease.comparison_id])
+    assert client.post(url, {"skip_reason": "cannot_judge"}).status_code == 302
+    assert Assignment.objects.get(pk=lease.pk).skip_reason == "cannot_judge"
+    body = client.get(reverse("labeling:ranking-history", args=[project.pk])).content.decode()
+    assert "skipped (i can&#x27;t judge this topic)" in body
+    client.get(reverse("labeling:comparison-rank", args=[project.pk]))
+    other = Assignment.objects.get(annotator=user, status=AssignmentStatus.ACTIVE)
+    client.post(reverse("labeling:comparison-skip", args=[project.pk, other.comparison_id]), {"skip_reason": "<b>made up</b>"})
+    assert Assignment.objects.get(pk=other.pk).skip_reason == ""  # unknown reasons are not stored
+
+
+def test_flags_on_single_responses_are_stored_with_the_ranking_and_shown_to_managers(client, db):
+    from labeling.models import ResponseFlag, Role
+
+    project, comparisons, user = _project_with(1)
+    client.force_login(user)
+    client.get(reverse("labeling:comparison-rank", args=[project.pk]))
+    lease = Assignment.objects.get(annotator=user, status=AssignmentStatus.ACTIVE)
+    bad = lease.display_order[1]
+    post = {"choice": "a", "idempotency_key": "k1", "unsafe_response": [str(bad), "999999", "junk"]}
+    assert client.post(reverse("labeling:ranking-submit", args=[project.pk, lease.comparison_id]), post).status_code == 302
+    assert list(ResponseFlag.objects.values_list("response_id", "ranking__annotator", "flag")) == [(bad, user.pk, "unsafe")]
+
+    edit = client.get(reverse("labeling:ranking-edit", args=[project.pk, lease.comparison_id])).content.decode()
+    assert f'name="unsafe_response" value="{bad}" checked' in edit
+    client.post(reverse("labeling:ranking-submit", args=[project.pk, lease.comparison_id]), {"choice": "b", "edit": "True", "idempotency_key": "k2"})
+    assert not ResponseFlag.objects.exists()  # unticked while editing: the flag goes
+
+    client.post(reverse("labeling:ranking-edit", args=[project.pk, lease.comparison_id]))  # GET-only view
+    client.post(reverse("labeling:ranking-submit", args=[project.pk, lease.comparison_id]),
+                {"choice": "b", "edit": "True", "idempotency_key": "k3", "unsafe_response": [str(bad)]})
+    manager = make_user()
+    add_member(project, manager, Role.MANAGER)
+    client.force_login(manager)
+    detail = client.get(reverse("labeling:data-comparison", args=[project.pk, lease.comparison_id])).content.decode()
+    assert f'data-testid="response-flagged">unsafe: {user.username}<' in detail

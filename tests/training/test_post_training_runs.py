@@ -39,7 +39,10 @@ def test_sft_kto_and_orpo_runs_train_on_their_snapshots_and_register_policies(ra
     sft_run, sft_result = _train(project, manager, RunKind.SFT, {"num_samples": 2})
     assert sft_run.snapshot.kind == "sft"
     assert sft_result["eval_loss"] < sft_result["eval_start_loss"] and len(sft_result["samples"]) == 2
-    for kind in (RunKind.KTO, RunKind.ORPO):
+    kto_run, kto_result = _train(project, manager, RunKind.KTO, {})
+    assert kto_run.snapshot.kind == "kto" and kto_result["desirable"] == kto_result["undesirable"] > 0
+    assert kto_result["eval_desirable_reward"] > kto_result["eval_undesirable_reward"], kto_result
+    for kind in (RunKind.ORPO,):
         run, result = _train(project, manager, kind, {})
         assert run.snapshot.kind == "preference"
         # Chosen answers here are longer than rejected ones, so the summed log-probability test of the
@@ -52,6 +55,6 @@ def test_sft_kto_and_orpo_runs_train_on_their_snapshots_and_register_policies(ra
 
 def test_the_post_training_kinds_are_offered_and_read_the_right_snapshot_kind() -> None:
     assert {RunKind.SFT, RunKind.KTO, RunKind.ORPO} <= set(train_now_kinds())
-    assert (export_kind(RunKind.SFT), export_kind(RunKind.KTO), export_kind(RunKind.ORPO)) == ("sft", "preference", "preference")
+    assert (export_kind(RunKind.SFT), export_kind(RunKind.KTO), export_kind(RunKind.ORPO)) == ("sft", "kto", "preference")
     assert RECIPES[Recipe.SFT_DPO][:2] == (RunKind.SFT, RunKind.DPO)
     assert RECIPES[Recipe.SFT_REWARD_PPO][:3] == (RunKind.SFT, RunKind.REWARD, RunKind.PPO)

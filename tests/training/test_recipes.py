@@ -13,10 +13,11 @@ from tests.training.helpers import complete_model_dir, current_policy
 from tests.training.loop_helpers import CHAIN_JOBS, rank_new_comparisons
 from training.models import ChainStep, ModelKind, ProjectModels, Recipe, Run, RunKind, RunStatus
 from training.orchestration import run_execute
+from training.selectors import held_out_prompt_ids
 from training.services.recipes import recipe_advance, recipe_advance_safely
 from training.services.registry import model_version_register
 from training.services.schedules import ScheduleData, schedule_fire, schedule_save
-from training.services.triggers import held_out_prompt_ids, training_snapshot_create
+from training.services.triggers import training_snapshot_create
 
 pytestmark = pytest.mark.django_db
 

@@ -39,7 +39,10 @@ def test_generate_creates_one_comparison_of_k_responses_per_prompt_tagged_with_t
         assert responses[0].text == f"Answer 0 to <{comparison.prompt.last_user_text}>"
         assert responses[0].generation_params == {"temperature": 0.7}
         assert responses[0].model_name == "policy-v3"
-    assert run.outputs["generated"] == {"comparisons": 2, "responses": 2 * project.k, "skipped_prompts": 0}
+    made = sorted(Comparison.objects.filter(source="generate").values_list("pk", flat=True))
+    assert run.outputs["generated"] == {
+        "comparisons": 2, "responses": 2 * project.k, "skipped_prompts": 0, "comparison_ids": made
+    }
 
 
 def test_a_prompt_given_fewer_than_k_responses_is_skipped(project):

@@ -93,11 +93,13 @@ def check_trainer_fields(config: Any) -> None:
 def check_job_options(config: Any) -> None:
     """Validate the options every training kind shares (tracking), where the config has them."""
     from training.jobs.checkpoints import check_checkpoint_fields
+    from training.jobs.memory import check_memory_fields
     from training.jobs.tracking import check_report_to
 
     if hasattr(config, "report_to"):
         check_report_to(config.report_to)
     check_checkpoint_fields(config)
+    check_memory_fields(config)
 
 
 def context_limit(model: Any) -> int | None:
@@ -375,10 +377,10 @@ def supervised_trainer_kwargs(config: Any, *, output_dir: str | Path) -> dict[st
 
 
 def checkpoint_trainer_kwargs(config: Any) -> dict[str, Any]:
-    """Checkpoint every save_steps into the run directory (training/jobs/checkpoints.py)."""
-    from training.jobs.checkpoints import trainer_kwargs
+    """Checkpoints every save_steps into the run directory, and gradient checkpointing when asked."""
+    from training.jobs import checkpoints, memory
 
-    return trainer_kwargs(config)
+    return {**checkpoints.trainer_kwargs(config), **memory.trainer_kwargs(config)}
 
 
 def remove_tree(path: str | Path) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.jobs import checkpoints, common, defaults
+from training.jobs import checkpoints, common, defaults, memory
 
 LOSS_TYPES = frozenset({
     "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot", "aot_unpaired",
@@ -51,6 +51,9 @@ class DPOJobConfig:
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # trackers fed the run's metrics: tensorboard, wandb, mlflow, trackio
     save_steps: int = 500  # checkpoint every N optimizer steps (0 = never); a failed run resumes from the last one
     save_total_limit: int = 2  # checkpoints kept (the oldest go first)
+    load_in_4bit: bool = False  # QLoRA: 4-bit base weights via bitsandbytes (CUDA only; needs use_lora)
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, slower steps
+    dtype: str = "auto"  # weights: auto (bf16 on a GPU that has it, else float32), float32, bfloat16, float16
 
     def loss_types(self) -> list[str]:
         return [self.loss_type] if isinstance(self.loss_type, str) else list(self.loss_type)
@@ -156,7 +159,7 @@ def truncation_warnings(config: DPOJobConfig, tokenizer, model, rows: tuple[list
 
 def _load(config: DPOJobConfig):  # type: ignore[no-untyped-def]
     tokenizer = common.load_tokenizer(config.model)  # left padding: the saved policy generates right away
-    model = common.load_causal_lm(config.model)
+    model = common.load_causal_lm(config.model, **memory.load_kwargs(config))
     if not tokenizer.chat_template:
         raise common.JobError(f"{config.model}: the tokenizer has no chat template; conversational DPO needs one")
     return model, tokenizer
@@ -170,12 +173,8 @@ def save_policy(trainer, tokenizer, out: Path, *, use_lora: bool):  # type: igno
     if not use_lora:
         common.save_trained_model(trainer, out)
         return trainer.model if common.is_main_process() else None
-    if not common.is_main_process():
-        return None
-    merged = trainer.model.merge_and_unload()
-    merged.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    return merged
+    base = trainer.accelerator.unwrap_model(trainer.model).peft_config["default"].base_model_name_or_path
+    return memory.save_merged(trainer, tokenizer, Path(out), base=base, load_base=common.load_causal_lm)
 
 
 def main(config: DPOJobConfig) -> None:

@@ -43,6 +43,9 @@ class FinetuneFields:
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # trackers fed the run's metrics: tensorboard, wandb, mlflow, trackio
     save_steps: int = 500  # checkpoint every N optimizer steps (0 = never); a failed run resumes from the last one
     save_total_limit: int = 2  # checkpoints kept (the oldest go first)
+    load_in_4bit: bool = False  # QLoRA: 4-bit base weights via bitsandbytes (CUDA only; needs use_lora)
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, slower steps
+    dtype: str = "auto"  # weights: auto (bf16 on a GPU that has it, else float32), float32, bfloat16, float16
 
 
 SYSTEM_FIELDS: frozenset[str] = frozenset({"model", "train_file", "output_dir", "run_dir", "eval_file"})
@@ -79,12 +82,14 @@ def hold_out(rows: list[T], *, fraction: float, seed: int) -> tuple[list[T], lis
     return [r for i, r in enumerate(rows) if i not in held], [r for i, r in enumerate(rows) if i in held]
 
 
-def load_chat_policy(name: str) -> tuple[Any, Any]:
+def load_chat_policy(name: str, config: Any = None) -> tuple[Any, Any]:
     """Load a policy and its tokenizer; refuse one without a chat template (rows are conversations)."""
     tokenizer = common.load_tokenizer(name)
     if not tokenizer.chat_template:
         raise common.JobError(f"{name}: the tokenizer has no chat template; PrefLoop trains on conversations")
-    return common.load_causal_lm(name), tokenizer
+    from training.jobs import memory
+
+    return common.load_causal_lm(name, **(memory.load_kwargs(config) if config is not None else {})), tokenizer
 
 
 def lora_config(config: Any) -> Any:

@@ -80,6 +80,7 @@ def main(config: GRPOJobConfig) -> None:
     from trl import GRPOConfig, GRPOTrainer
 
     from training.jobs.callbacks import MetricsCallback
+    from training.jobs.memory import lora_config
     from training.jobs.rl.trl_online import ensure_new_output, load_policy, load_prompt_dataset, run_trainer, trl_kwargs
 
     config.validate()
@@ -104,6 +105,7 @@ def main(config: GRPOJobConfig) -> None:
         processing_class=tokenizer,
         reward_processing_classes=classes,
         callbacks=[MetricsCallback(common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl"))],
+        peft_config=lora_config(config),
     )
     run_trainer(trainer, config, work_dir, auto)
 

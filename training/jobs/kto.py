@@ -138,7 +138,7 @@ def main(config: KTOJobConfig) -> None:
         raise common.JobError(f"train_file: {len(train.rows)} rows is fewer than one batch ({config.per_device_train_batch_size})")
     weights = (balanced_weights(train, config.desirable_weight, config.undesirable_weight) if config.balance_labels
                else (config.desirable_weight, config.undesirable_weight))
-    model, tokenizer = finetune.load_chat_policy(config.model)
+    model, tokenizer = finetune.load_chat_policy(config.model, config)
     config = dataclasses.replace(config, max_length=common.effective_max_length(config.max_length, model))
     start = HeldOut.score(model, tokenizer, held, config.max_length) if held.rows and common.is_main_process() else None
     metrics = common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl") if config.run_dir else None

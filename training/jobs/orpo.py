@@ -55,7 +55,7 @@ def main(config: ORPOJobConfig) -> None:
 
     train_rows, eval_rows = train_eval_rows(config.train_file, config.eval_file, eval_fraction=config.eval_fraction,
                                             seed=config.seed)
-    model, tokenizer = finetune.load_chat_policy(config.model)
+    model, tokenizer = finetune.load_chat_policy(config.model, config)
     config = dataclasses.replace(config, max_length=common.effective_max_length(config.max_length, model))
     before = sequence_logprobs(model, tokenizer, eval_rows, max_length=config.max_length) if eval_rows and common.is_main_process() else None
     metrics = common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl") if config.run_dir else None

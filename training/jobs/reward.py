@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.jobs import checkpoints, common, defaults
+from training.jobs import checkpoints, common, defaults, memory
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,13 @@ class RewardJobConfig:
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # trackers fed the run's metrics: tensorboard, wandb, mlflow, trackio
     save_steps: int = 500  # checkpoint every N optimizer steps (0 = never); a failed run resumes from the last one
     save_total_limit: int = 2  # checkpoints kept (the oldest go first)
+    use_lora: bool = False  # train LoRA adapters instead of all weights (merged on save)
+    lora_r: int = 8  # LoRA rank
+    lora_alpha: int = 16  # LoRA scaling
+    lora_dropout: float = 0.05  # dropout on LoRA inputs
+    load_in_4bit: bool = False  # QLoRA: 4-bit base weights via bitsandbytes (CUDA only; needs use_lora)
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, slower steps
+    dtype: str = "auto"  # weights: auto (bf16 on a GPU that has it, else float32), float32, bfloat16, float16
 
     def validate(self) -> None:
         common.check_trainer_fields(self)
@@ -95,7 +102,7 @@ def _load(config: RewardJobConfig):  # type: ignore[no-untyped-def]
 
     set_seed(config.seed)  # the score head is freshly initialised: seed it so the same config gives the same model
     tokenizer = common.load_tokenizer(config.model)
-    model = common.load_reward_model(config.model)
+    model = common.load_reward_model(config.model, **memory.load_kwargs(config))
     model.config.pad_token_id = tokenizer.pad_token_id  # the classifier finds each sequence's end by it
     return model, tokenizer
 
@@ -110,6 +117,14 @@ def _length_checked(config: RewardJobConfig, tokenizer, model, rows: tuple[list,
     counts = {"train": (dropped_train, len(rows[0])), "eval": (dropped_eval, len(rows[1]))}
     warnings = common.length_warnings(action="dropped", counts=counts, max_length=config.max_length, model=model)
     return train_kept, eval_kept, warnings
+
+
+def _save(trainer, tokenizer, out: Path, config: RewardJobConfig):  # type: ignore[no-untyped-def]
+    """Save the reward model (LoRA merged into a fresh base); return it on rank 0."""
+    if config.use_lora:
+        return memory.save_merged(trainer, tokenizer, out, base=config.model, load_base=common.load_reward_model)
+    common.save_trained_model(trainer, out)
+    return trainer.model
 
 
 def main(config: RewardJobConfig) -> None:
@@ -133,10 +148,11 @@ def main(config: RewardJobConfig) -> None:
             train_dataset=Dataset.from_list(trl_rows(train_kept, with_margin=config.use_margin)),
             processing_class=tokenizer,
             callbacks=[MetricsCallback(metrics)] if metrics else [],
+            peft_config=memory.lora_config(config, "SEQ_CLS"),
         )
         train_output = checkpoints.train(trainer, config)
         common.remove_tree(tmp / "_trainer")
-        common.save_trained_model(trainer, tmp)  # every rank: FSDP / ZeRO-3 gather the full weights here
+        final = _save(trainer, tokenizer, tmp, config)  # every rank: FSDP / ZeRO-3 gather the full weights here
         if common.is_main_process():
             result = {
                 "train_pairs": len(train_kept),
@@ -147,7 +163,7 @@ def main(config: RewardJobConfig) -> None:
                 **auto,
                 "train_loss": train_output.training_loss,
                 "global_step": trainer.state.global_step,
-                **pairwise_accuracy(trainer.model, tokenizer, eval_kept, max_length=config.max_length),
+                **pairwise_accuracy(final, tokenizer, eval_kept, max_length=config.max_length),
             }
     if metrics is not None and common.is_main_process():
         final = {k: v for k, v in result.items() if isinstance(v, (int, float))}

@@ -39,6 +39,7 @@ def main(config: RLOOJobConfig) -> None:
     from trl import RLOOConfig, RLOOTrainer
 
     from training.jobs.callbacks import MetricsCallback
+    from training.jobs.memory import lora_config
     from training.jobs.rl.trl_online import (
         ensure_new_output,
         load_policy,
@@ -62,6 +63,7 @@ def main(config: RLOOJobConfig) -> None:
         processing_class=tokenizer,
         reward_processing_classes=reward_tokenizer,
         callbacks=[MetricsCallback(common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl"))],
+        peft_config=lora_config(config),
     )
     run_trainer(trainer, config, work_dir, auto)
 

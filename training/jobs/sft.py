@@ -126,7 +126,7 @@ def main(config: SFTJobConfig) -> None:
     from training.jobs.callbacks import MetricsCallback
 
     train_rows, eval_rows = _rows(config)
-    model, tokenizer = finetune.load_chat_policy(config.model)
+    model, tokenizer = finetune.load_chat_policy(config.model, config)
     config = dataclasses.replace(config, max_length=common.effective_max_length(config.max_length, model))
     mode = loss_mode(config, tokenizer)
     main_rank = common.is_main_process()

@@ -210,5 +210,6 @@ def run_prepare(run: Run) -> PreparedJob:
     command = build_command(
         module=spec.module, config_path=config_path, nproc=run.nproc, accelerate_config=run.inputs.get("accelerate_config", "")
     )
+    run.inputs["launch"] = " ".join(command)  # shown on the run page: how the worker started the job
     Run.objects.filter(pk=run.pk).update(inputs=run.inputs)
     return PreparedJob(run_dir=run_dir, config_path=config_path, command=command, env=job_env(run.pk), values=values, start_version=start)

@@ -64,9 +64,13 @@ class IngestResult:
     comparisons: int
     responses: int
     skipped_prompts: int
+    comparison_ids: tuple[int, ...] = ()
 
-    def as_dict(self) -> dict[str, int]:
-        return {"comparisons": self.comparisons, "responses": self.responses, "skipped_prompts": self.skipped_prompts}
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "comparisons": self.comparisons, "responses": self.responses, "skipped_prompts": self.skipped_prompts,
+            "comparison_ids": list(self.comparison_ids),
+        }
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
@@ -127,4 +131,6 @@ def generation_output_ingest(*, run: Run, output_file: str | Path, policy_name: 
     comparisons = comparisons_create(project=project, items=items, source=SOURCE, policy_version=policy_name)
     responses = sum(len(item.responses) for item in items)
     made, skipped = len(comparisons), len(rows) - len(comparisons)
-    return IngestResult(comparisons=made, responses=responses, skipped_prompts=skipped)
+    return IngestResult(
+        comparisons=made, responses=responses, skipped_prompts=skipped, comparison_ids=tuple(c.pk for c in comparisons)
+    )

@@ -20,12 +20,12 @@ from django.utils import timezone
 
 from training.kinds import RECIPES, AfterStep, export_kind, kind_spec, reads_snapshot
 from training.models import ChainStep, ModelVersion, Run, RunKind, RunStatus, Schedule
-from training.selectors import PromptChoice
+from training.selectors import PromptChoice, held_out_prompt_ids
 from training.services.configs import config_validate
 from training.services.generation import generation_round_start
 from training.services.registry import model_promote
 from training.services.runs import ChainPosition
-from training.services.triggers import TrainRequest, held_out_prompt_ids, train_start, training_snapshot_request
+from training.services.triggers import TrainRequest, train_start, training_snapshot_request
 
 logger = logging.getLogger(__name__)
 

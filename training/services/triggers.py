@@ -12,11 +12,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from labeling.exports.services import snapshot_create, snapshot_request
-from labeling.exports.split import TEST, split_of
-from labeling.models import DatasetSnapshot, Project, Prompt, SnapshotStatus
+from labeling.models import DatasetSnapshot, Project, SnapshotStatus
 from training.kinds import export_kind, reads_prompts, reads_snapshot, train_now_kinds
 from training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelVersion, Run, Schedule
 from training.services.configs import config_validate, job_spec
+from training.services.prompts import prompt_selection_resolve
 from training.services.runs import ActiveRunExists, ChainPosition, run_create
 
 # Training always reads the conversational JSONL export, whatever the user's export defaults are.
@@ -44,7 +44,7 @@ class TrainRequest:
     snapshot: DatasetSnapshot | None = None
     snapshot_params: dict[str, Any] | None = None  # export filters for a fresh snapshot
     base: ModelVersion | None = None  # the starting policy (evaluate: the candidate); None = current
-    prompts: dict[str, Any] | None = None  # {"which", "tag", "ids", "exclude_ids"} for prompt kinds
+    prompts: dict[str, Any] | None = None  # see training.services.prompts (which, tag, exclude_snapshot_test)
     nproc: int = 1
     inputs: dict[str, Any] = field(default_factory=dict)
     chain: ChainPosition | None = None  # a recipe chain's step (set by training.services.recipes)
@@ -72,17 +72,6 @@ def training_snapshot_request(
     one query; the export itself happens as the run's first step (training.runner.snapshot).
     """
     return snapshot_request(project=project, params=_training_params(params, kind), user=user, enqueue=False)
-
-
-def held_out_prompt_ids(snapshot: DatasetSnapshot) -> list[int]:
-    """Return the project's prompts on the test side of the snapshot's split (never trained on)."""
-    params = snapshot.params or {}
-    fraction = float(params.get("test_fraction") or 0.0)
-    if fraction <= 0:
-        return []
-    seed = int(params.get("seed") or 0)
-    rows = Prompt.objects.filter(project_id=snapshot.project_id).values_list("pk", "content_hash")
-    return [pk for pk, digest in rows if split_of(digest, seed=seed, test_fraction=fraction) == TEST]
 
 
 def _check_base(project: Project, kind: str, base: ModelVersion | None) -> None:
@@ -150,7 +139,9 @@ def train_start(
     if request.base is not None:
         inputs["model_version_id"] = request.base.pk
     if request.prompts or reads_prompts(kind):
-        inputs["prompts"] = request.prompts or {"which": "all", "tag": ""}
+        inputs["prompts"] = prompt_selection_resolve(
+            project=project, kind=kind, selection=request.prompts, snapshot=snapshot, internal=request.chain is not None
+        )
     return run_create(
         project=project,
         kind=kind,

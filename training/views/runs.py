@@ -18,6 +18,7 @@ from training import display, selectors
 from training.charts import run_charts
 from training.kinds import kind_spec
 from training.models import Run, RunStatus
+from training.services.distributed import launcher_defaults
 from training.services.resume import run_checkpoint, run_resume
 from training.services.runs import run_cancel, run_create
 
@@ -54,8 +55,9 @@ def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
         "run": run,
         "project": run.project,
         "can_manage": True,
-        "tracking": selectors.run_tracking(run),  # server paths: the run page is for managers
-        "key_figures": display.key_figures(series),
+        "tracking": selectors.run_tracking(run),
+        "launcher_defaults": launcher_defaults(),  # server paths: the run page is for managers
+        "key_figures": display.key_figures(series, lead=_headline(run.kind)),
         "latest": {k: v for k, v in latest.items() if k not in charts},
         "charts": run_charts(charts, headline=_headline(run.kind)),
         "samples": _samples(run),

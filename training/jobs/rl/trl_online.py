@@ -44,6 +44,13 @@ class OnlineJobConfig:
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # trackers fed the run's metrics: tensorboard, wandb, mlflow, trackio
     save_steps: int = 500  # checkpoint every N optimizer steps (0 = never); a failed run resumes from the last one
     save_total_limit: int = 2  # checkpoints kept (the oldest go first)
+    use_lora: bool = False  # train LoRA adapters instead of all weights (merged on save)
+    lora_r: int = 8  # LoRA rank
+    lora_alpha: int = 16  # LoRA scaling
+    lora_dropout: float = 0.05  # dropout on LoRA inputs
+    load_in_4bit: bool = False  # QLoRA: 4-bit base weights via bitsandbytes (CUDA only; needs use_lora)
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, slower steps
+    dtype: str = "auto"  # weights: auto (bf16 on a GPU that has it, else float32), float32, bfloat16, float16
     use_vllm: bool = False  # generate with vLLM (CUDA only; TRL's use_vllm)
     vllm_mode: str = "colocate"  # "colocate" (inside the trainer) or "server" (`trl vllm-serve`)
     vllm_server_base_url: str = ""  # server mode: e.g. http://10.0.0.2:8000
@@ -128,18 +135,23 @@ def load_policy(config: OnlineJobConfig, kind: str) -> tuple[Any, Any, Any, dict
 
     require_vllm(config)  # before any weights load: a worker without CUDA refuses use_vllm at once
 
-    from training.jobs import defaults
+    from training.jobs import defaults, memory
 
-    model = common.load_causal_lm(config.model, dtype=torch.float32)
+    model = common.load_causal_lm(config.model, **memory.load_kwargs(config, torch.float32))
     config, auto = defaults.resolve_for_model(config, kind, model)
     return model, common.load_tokenizer(config.model), config, auto
 
 
-def save_trained_policy(trainer: Any, output_dir: str) -> None:
+def save_trained_policy(trainer: Any, output_dir: str, config: Any = None) -> None:
     """Save the policy + tokenizer atomically; every process takes part (FSDP/ZeRO gather)."""
     final = Path(output_dir)
     staging = final.parent / f".staging-{final.name}"  # the same path on every process
-    trainer.save_model(str(staging))  # writes on the main process only
+    if getattr(config, "use_lora", False):  # LoRA merged into a fresh base: safe under FSDP / ZeRO-3
+        from training.jobs import memory
+
+        memory.save_merged(trainer, trainer.processing_class, staging, base=config.model, load_base=common.load_causal_lm)
+    else:
+        trainer.save_model(str(staging))  # writes on the main process only
     trainer.accelerator.wait_for_everyone()
     if common.is_main_process():
         with common.atomic_output_dir(final) as tmp:
@@ -174,7 +186,7 @@ def run_trainer(trainer: Any, config: OnlineJobConfig, work_dir: Path, auto: dic
 
     train(trainer, config)
     common.remove_tree(work_dir)
-    save_trained_policy(trainer, config.output_dir)
+    save_trained_policy(trainer, config.output_dir, config)
     if common.is_main_process():
         result = result_from_logs(trainer.state.log_history)
         result["steps"] = trainer.state.global_step
