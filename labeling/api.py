@@ -30,9 +30,9 @@ from labeling.services import (
     ProjectError,
     RankingConflict,
     RankingError,
-    comparison_claim_next,
     comparison_skip,
     project_create,
+    queue_claim_next,
     ranking_submit,
 )
 
@@ -92,7 +92,7 @@ class ComparisonNextApi(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         project = project_get_for_member(request.user, pk)
-        assignment = comparison_claim_next(project=project, annotator=request.user)
+        assignment = queue_claim_next(project=project, annotator=request.user)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(s.claimed_payload(assignment))
@@ -138,7 +138,7 @@ class ComparisonRankingApi(APIView):
             return _error(exc.field, exc.message)
         except RankingConflict as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        following = comparison_claim_next(project=comparison.project, annotator=request.user) if _wants_next(request) else None
+        following = queue_claim_next(project=comparison.project, annotator=request.user) if _wants_next(request) else None
         body = {
             "id": ranking.pk,
             "comparison": comparison.pk,

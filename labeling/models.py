@@ -27,6 +27,7 @@ class Project(models.Model):
     gold_share = models.FloatField(
         default=0.1, help_text="Share of each annotator's queue given to gold comparisons (0–1), when the project has any."
     )
+    has_gold = models.BooleanField(default=False, editable=False, help_text="Set when a gold comparison is imported.")
     base_model = models.CharField(
         max_length=500, blank=True, help_text="Hugging Face id or local path; empty = the tiny local policy."
     )

@@ -48,9 +48,9 @@ HABITS = {"ann": [0, 1, 3, 2], "bob": [1, 0, 3, 2]}
 
 def _rank_as(project, user, n: int) -> None:  # type: ignore[no-untyped-def]
     """Lease the next comparison as the ranking page would and rank it by the user's habit."""
-    from labeling.services import comparison_claim_next, gold_claim_next, ranking_submit
+    from labeling.services import queue_claim_next, ranking_submit
 
-    lease = gold_claim_next(project=project, annotator=user) or comparison_claim_next(project=project, annotator=user)
+    lease = queue_claim_next(project=project, annotator=user)
     ids = list(lease.comparison.responses.order_by("position").values_list("pk", flat=True))
     if user.username == "chen":
         order, spent = list(lease.display_order), 900

@@ -2,7 +2,7 @@
 
 from labeling.services.assignment import comparison_claim_next, comparison_skip, lease_expiry
 from labeling.services.comparisons import NewComparison, NewResponse, comparisons_create
-from labeling.services.gold import gold_claim_next
+from labeling.services.gold import gold_claim_next, queue_claim_next
 from labeling.services.history import comparison_unskip
 from labeling.services.imports import ImportResult, ImportValidationError, prompts_import
 from labeling.services.people import Invite, invite_path, user_invite
@@ -32,6 +32,7 @@ __all__ = [
     "RankingError",
     "comparison_claim_next",
     "gold_claim_next",
+    "queue_claim_next",
     "Invite",
     "invite_path",
     "user_invite",

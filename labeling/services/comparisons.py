@@ -58,12 +58,15 @@ def comparisons_create(
         ],
         batch_size=BATCH,
     )
-    _mark_gold(comparisons, items, responses)
+    if _mark_gold(comparisons, items, responses):
+        # The flag lets every claim skip the gold queue's queries in projects without gold.
+        Project.objects.filter(pk=project.pk, has_gold=False).update(has_gold=True)
+        project.has_gold = True
     return comparisons
 
 
-def _mark_gold(comparisons: list[Comparison], items: Sequence[NewComparison], responses: list[Response]) -> None:
-    """Point each gold comparison at its known best response."""
+def _mark_gold(comparisons: list[Comparison], items: Sequence[NewComparison], responses: list[Response]) -> int:
+    """Point each gold comparison at its known best response; return how many there were."""
     by_slot = {(r.comparison_id, r.position): r.pk for r in responses}
     gold = []
     for comparison, item in zip(comparisons, items, strict=True):
@@ -71,3 +74,4 @@ def _mark_gold(comparisons: list[Comparison], items: Sequence[NewComparison], re
             comparison.gold_response_id = by_slot[(comparison.pk, item.gold_position)]
             gold.append(comparison)
     Comparison.objects.bulk_update(gold, ["gold_response"], batch_size=BATCH)
+    return len(gold)

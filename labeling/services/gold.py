@@ -2,8 +2,8 @@
 
 Gold comparisons are shown to every annotator (overlap does not limit them) at about the
 project's `gold_share` of their rankings: the n-th ranking is gold when that keeps the
-annotator's gold count at or below share × n. The ranking page asks here first and falls back
-to the ordinary lease (`comparison_claim_next`) when no gold one is due.
+annotator's gold count at or below share × n. `queue_claim_next` (the ranking page and the
+API) asks here first and falls back to the ordinary lease (`comparison_claim_next`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from labeling.models import Assignment, AssignmentStatus, Comparison, Project, Ranking
-from labeling.services.assignment import lease_expiry
+from labeling.services.assignment import comparison_claim_next, lease_expiry
 
 
 def _gold_due(project: Project, annotator: AbstractBaseUser) -> bool:
@@ -37,13 +37,19 @@ def _open_gold(project: Project, annotator: AbstractBaseUser) -> Comparison | No
     )
 
 
-@transaction.atomic
 def gold_claim_next(*, project: Project, annotator: AbstractBaseUser) -> Assignment | None:
     """Lease (or renew) a gold comparison when one is due for the annotator; else None.
 
     None also when the annotator holds a live lease on an ordinary comparison: the ordinary
     claim renews that one, so an annotator never holds two.
     """
+    if not project.has_gold:
+        return None  # no gold comparison exists, so none can be leased: no query, no transaction
+    return _gold_claim(project, annotator)
+
+
+@transaction.atomic
+def _gold_claim(project: Project, annotator: AbstractBaseUser) -> Assignment | None:
     now = timezone.now()
     live = (
         Assignment.objects.filter(
@@ -76,3 +82,8 @@ def gold_claim_next(*, project: Project, annotator: AbstractBaseUser) -> Assignm
     except IntegrityError:
         return None  # the same annotator's other tab claimed it a moment ago; the next load finds it
     return lease
+
+
+def queue_claim_next(*, project: Project, annotator: AbstractBaseUser) -> Assignment | None:
+    """Lease the annotator's next comparison: a gold one when due, else the ordinary claim."""
+    return gold_claim_next(project=project, annotator=annotator) or comparison_claim_next(project=project, annotator=annotator)

@@ -30,10 +30,9 @@ from labeling.models import Assignment, Comparison, Project, Ranking, Response, 
 from labeling.services import (
     RankingConflict,
     RankingError,
-    comparison_claim_next,
     comparison_skip,
     comparison_unskip,
-    gold_claim_next,
+    queue_claim_next,
     ranking_reopen_last,
     ranking_submit,
 )
@@ -139,9 +138,7 @@ def _stage_context(
 
 def _next_stage(request: HttpRequest, project: Project, *, notice: str = "") -> dict[str, Any]:
     """Lease the annotator's next comparison and return the stage context for it."""
-    lease = gold_claim_next(project=project, annotator=request.user) or comparison_claim_next(
-        project=project, annotator=request.user
-    )
+    lease = queue_claim_next(project=project, annotator=request.user)
     if lease is None:
         return _stage_context(request, project, notice=notice)
     comparison = lease.comparison  # the ordinary claim loaded it with prompt and responses

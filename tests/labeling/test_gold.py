@@ -7,12 +7,12 @@ import pytest
 from labeling.models import Comparison
 from labeling.services import (
     ImportValidationError,
-    comparison_claim_next,
     gold_claim_next,
     prompts_import,
+    queue_claim_next,
     ranking_submit,
 )
-from tests.factories import add_member, make_project, make_user
+from tests.factories import add_member, api_client_for, make_project, make_user
 
 
 def _rows(n: int, *, gold: bool) -> list[dict]:
@@ -47,7 +47,7 @@ def test_bad_gold_is_refused_with_its_line_and_field(db, row, message):
 
 
 def _rank_next(project, user) -> Comparison:
-    lease = gold_claim_next(project=project, annotator=user) or comparison_claim_next(project=project, annotator=user)
+    lease = queue_claim_next(project=project, annotator=user)
     comparison = lease.comparison
     ids = lease.display_order
     ranking_submit(comparison=comparison, annotator=user, data={"order": [[i] for i in ids], "idempotency_key": ""})
@@ -74,3 +74,31 @@ def test_a_gold_share_of_zero_keeps_gold_out_of_the_queue(db):
     user = make_user("ann")
     add_member(project, user)
     assert gold_claim_next(project=project, annotator=user) is None
+
+
+def test_annotators_ranking_through_the_api_get_gold_at_the_same_share(db):
+    project = make_project(k=2, overlap=1, gold_share=0.25)
+    prompts_import(project=project, rows=_rows(2, gold=True) + _rows(8, gold=False))
+    user = make_user("ann")
+    add_member(project, user)
+    api = api_client_for(user)
+    claimed = api.post(f"/api/projects/{project.pk}/comparisons/next/").json()
+    served = []
+    for _ in range(8):
+        served.append(Comparison.objects.get(pk=claimed["id"]).is_gold)
+        order = [[r["id"]] for r in claimed["responses"]]
+        answer = api.post(f"/api/comparisons/{claimed['id']}/ranking/", {"order": order}, format="json")
+        assert answer.status_code == 201, answer.json()
+        claimed = answer.json()["next"]
+    assert served == [False, False, False, True] * 2
+
+
+def test_a_project_without_gold_skips_the_gold_queue(db, django_assert_num_queries):
+    project = make_project(k=2)
+    prompts_import(project=project, rows=_rows(2, gold=False))
+    user = make_user("ann")
+    add_member(project, user)
+    project.refresh_from_db()
+    assert not project.has_gold
+    with django_assert_num_queries(0):
+        assert gold_claim_next(project=project, annotator=user) is None
