@@ -10,7 +10,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from training.jobs.common import MetricsWriter
+from training.jobs.metrics import MetricsWriter
 
 # Trainer log keys that are bookkeeping, not metrics worth a chart.
 _SKIP_KEYS = frozenset({"epoch_float", "total_flos"})
@@ -51,16 +51,3 @@ class MetricsCallback(TrainerCallback):
         values = {f"{self.prefix}{k}": v for k, v in numeric_logs(logs).items()}
         if values:
             self.writer.write(state.global_step, self._progress(state), **values)
-
-
-class CheckpointMarker(TrainerCallback):
-    """Mark each checkpoint complete once the Trainer has written all of it (see training/jobs/checkpoints.py)."""
-
-    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        from pathlib import Path
-
-        from training.jobs.checkpoints import mark_complete
-
-        path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if state.is_world_process_zero and path.is_dir():
-            mark_complete(path)

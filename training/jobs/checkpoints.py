@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from training.jobs.common import check_range
+from training.jobs.base import check_range
 
 CHECKPOINT_DIR = "checkpoints"
 MARKER = "COMPLETE"
@@ -75,9 +75,7 @@ def trainer_kwargs(config: Any) -> dict[str, Any]:
 
 def train(trainer: Any, config: Any) -> Any:
     """trainer.train(), resumed from the run's last complete checkpoint when there is one; markers on every save."""
-    from training.jobs.callbacks import CheckpointMarker
-
-    trainer.add_callback(CheckpointMarker())
+    trainer.add_callback(_checkpoint_marker())
     resume = latest_complete(config.run_dir) if getattr(config, "run_dir", "") and getattr(config, "save_steps", 0) else None
     if resume is not None:
         print(f"resuming from {resume.name}", file=sys.stderr, flush=True)
@@ -86,3 +84,16 @@ def train(trainer: Any, config: Any) -> Any:
     return output
 
 
+
+
+def _checkpoint_marker() -> Any:
+    """A Trainer callback that marks each checkpoint complete once the Trainer has written all of it."""
+    from transformers import TrainerCallback  # heavy: only when a job trains
+
+    class CheckpointMarker(TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if state.is_world_process_zero and path.is_dir():
+                mark_complete(path)
+
+    return CheckpointMarker()

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import sys
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,26 +20,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+# The leaf modules (errors, metrics) are re-exported: jobs import them from here.
+from training.jobs.base import (  # noqa: F401
+    EXIT_BAD_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    ConfigError,
+    JobError,
+    ModelLoadError,
+    check_range,
+    is_main_process,
+)
+from training.jobs.metrics import MetricsWriter  # noqa: F401
+
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 C = TypeVar("C")
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_CONFIG = 2
-
-
-class JobError(Exception):
-    """A failure the job can explain in one sentence (shown to the user as the run's error)."""
-
-
-class ConfigError(JobError):
-    """The config is invalid; the message names the field."""
-
-
-class ModelLoadError(JobError):
-    """The model cannot be loaded safely (missing, pickle-only, remote code, ...)."""
 
 
 def config_from_dict(cls: type[C], data: dict[str, Any]) -> C:
@@ -62,16 +58,6 @@ def config_from_dict(cls: type[C], data: dict[str, Any]) -> C:
     if callable(validate):
         validate()
     return config
-
-
-def check_range(name: str, value: Any, *, low: float | None = None, high: float | None = None, kind: type | tuple = (int, float)) -> None:
-    """Raise ConfigError naming the field unless low <= value <= high and of the right type."""
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise ConfigError(f"{name}: expected {getattr(kind, '__name__', 'a number')}, got {value!r}")
-    if low is not None and value < low:
-        raise ConfigError(f"{name}: must be >= {low}, got {value}")
-    if high is not None and value > high:
-        raise ConfigError(f"{name}: must be <= {high}, got {value}")
 
 
 def check_trainer_fields(config: Any) -> None:
@@ -151,39 +137,6 @@ def check_sampling_fields(config: Any) -> None:
     check_range("max_new_tokens", config.max_new_tokens, low=1, high=8192, kind=int)
     check_range("batch_size", config.batch_size, low=1, high=4096, kind=int)
     check_range("seed", config.seed, low=0, kind=int)
-
-
-def is_main_process() -> bool:
-    """True on rank 0 (or when not distributed): only it writes metrics and outputs."""
-    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0
-
-
-class MetricsWriter:
-    """Append `{"step", "progress", ...}` lines to metrics.jsonl (rank 0 only), flushed each line."""
-
-    def __init__(self, path: str | Path) -> None:
-        from training.jobs.tracking import Trackers
-
-        self.path = Path(path)
-        self.enabled = is_main_process()
-        self.trackers = Trackers(self.path.parent)  # TensorBoard (and report_to's others) next to metrics.jsonl
-        if self.enabled:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-
-    def write(self, step: int, progress: float, **values: float | int | str | None) -> None:
-        if not self.enabled:
-            return
-        row: dict[str, Any] = {"step": int(step), "progress": round(min(max(float(progress), 0.0), 1.0), 4), "time": time.time()}
-        for key, value in values.items():
-            if value is None:
-                continue
-            row[key] = float(value) if hasattr(value, "__float__") and not isinstance(value, (str, int)) else value
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row) + "\n")
-            fh.flush()
-        numbers = {k: float(v) for k, v in row.items() if k not in ("step", "time") and isinstance(v, (int, float))
-                   and not isinstance(v, bool)}
-        self.trackers.log(numbers, int(step))
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from training.jobs.common import ConfigError, JobError, check_range, is_main_process
+from training.jobs.base import ConfigError, JobError, check_range, is_main_process
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 

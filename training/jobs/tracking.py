@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from training.jobs.common import ConfigError, JobError
+from training.jobs.base import ConfigError, JobError
 
 TRACKERS = ("tensorboard", "wandb", "mlflow", "trackio")
 DEFAULT_REPORT_TO = ("tensorboard",)
