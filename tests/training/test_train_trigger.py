@@ -235,3 +235,17 @@ def test_a_bad_hyperparameter_names_its_field_once(client, ranked):
     assert error.startswith("Beta: ") and "beta:" not in error.lower().removeprefix("beta: ")
     unknown = _post(client, project, **{"hp-loss_type": "sigmoid, nonsense"}).content.decode()
     assert re.search(r'data-field="loss_type">Loss type: unknown loss nonsense', unknown)
+
+
+def test_train_now_offers_the_accelerate_configs_and_the_run_keeps_the_chosen_one(client, ranked):
+    from training.services.distributed import BUNDLED_DIR
+
+    project, manager = ranked
+    client.force_login(manager)
+    html = client.get(_url(project)).content.decode()
+    assert 'name="accelerate_config"' in html and ">Worker default<" in html and 'value="fsdp"' in html
+    assert _post(client, project, nproc="8", accelerate_config="zero3").status_code == 302
+    run = Run.objects.get(project=project)
+    assert (run.nproc, run.inputs["accelerate_config"]) == (8, str(BUNDLED_DIR / "zero3.yaml"))
+    refused = _post(client, project, accelerate_config="../../etc/passwd")
+    assert refused.status_code == 400 and Run.objects.count() == 1

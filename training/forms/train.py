@@ -11,6 +11,7 @@ from labeling.models import DatasetSnapshot, Project, SnapshotStatus
 from training.kinds import export_kind, reads_prompts, reads_snapshot
 from training.models import ModelKind, ModelVersion
 from training.selectors import PromptChoice
+from training.services.distributed import accelerate_config_resolve, accelerate_configs
 from training.services.triggers import TrainRequest
 
 FRESH, EXISTING = "fresh", "existing"
@@ -69,6 +70,11 @@ class TrainForm(forms.Form):
         label="Processes",
         help_text="More than 1 runs under torchrun (CPU) or accelerate launch (GPUs).",
     )
+    accelerate_config = forms.ChoiceField(
+        label="Accelerate config",
+        required=False,
+        help_text="How several GPUs share the model (DDP, FSDP, DeepSpeed ZeRO-3); see README “Distributed training”.",
+    )
 
     SNAPSHOT_FIELDS = ("data", "snapshot", "exclude_flags", "min_agreement", "aggregation", "pairs", "test_fraction")
     PROMPT_FIELDS = ("which", "tag")
@@ -82,6 +88,7 @@ class TrainForm(forms.Form):
         self.fields["snapshot"].queryset = DatasetSnapshot.objects.filter(
             project=project, status=SnapshotStatus.SUCCEEDED, kind=export_kind(kind)
         ).order_by("-id")
+        self.fields["accelerate_config"].choices = [("", "Worker default"), *((n, n) for n in accelerate_configs())]
         if export_kind(kind) == "sft":
             self.fields["data"].label = "Demonstrations"
         self.needs_snapshot, self.needs_prompts = reads_snapshot(kind), reads_prompts(kind)
@@ -121,4 +128,9 @@ class TrainForm(forms.Form):
             base=data.get("base"),
             prompts=prompts,
             nproc=data["nproc"],
+            inputs=self._accelerate_inputs(),
         )
+
+    def _accelerate_inputs(self) -> dict[str, str]:
+        name = self.cleaned_data.get("accelerate_config") or ""
+        return {"accelerate_config": accelerate_config_resolve(name), "accelerate_config_name": name} if name else {}
