@@ -150,6 +150,18 @@ def save_policy(trainer: Any, tokenizer: Any, out: Any, *, use_lora: bool) -> An
     return save(trainer, tokenizer, out, use_lora=use_lora)
 
 
+def train_and_save(trainer: Any, tokenizer: Any, tmp: Any, config: Any) -> tuple[Any, Any]:
+    """Train (resuming from the run's last complete checkpoint), drop the Trainer's scratch dir, save the policy.
+
+    Return (the Trainer's train output, the saved policy on rank 0 or None elsewhere).
+    """
+    from training.jobs import checkpoints
+
+    train_output = checkpoints.train(trainer, config)
+    common.remove_tree(tmp / "_trainer")
+    return train_output, save_policy(trainer, tokenizer, tmp, use_lora=config.use_lora)
+
+
 def numeric(result: dict[str, Any]) -> dict[str, float | int]:
     """Keep the numbers of a result dict (the final metrics line)."""
     return {k: v for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

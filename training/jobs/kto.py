@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.jobs import checkpoints, common, finetune
+from training.jobs import common, finetune
 from training.jobs.unpaired import Feedback
 
 LOSS_TYPES = ("kto", "apo_zero_unpaired")
@@ -156,9 +156,7 @@ def main(config: KTOJobConfig) -> None:
             peft_config=finetune.lora_config(config) if config.use_lora else None,
             callbacks=[MetricsCallback(metrics)] if metrics else [],
         )
-        train_output = checkpoints.train(trainer, config)
-        common.remove_tree(tmp / "_trainer")
-        final = finetune.save_policy(trainer, tokenizer, tmp, use_lora=config.use_lora)
+        train_output, final = finetune.train_and_save(trainer, tokenizer, tmp, config)
         if final is not None:
             result: dict[str, Any] = {
                 "train_rows": len(train.rows), "desirable": train.desirable, "undesirable": train.undesirable,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.jobs import checkpoints, common, finetune
+from training.jobs import common, finetune
 from training.jobs.demonstrations import Messages, assistant_turns, prompt_completion_rows, read_demonstrations
 
 
@@ -144,9 +144,7 @@ def main(config: SFTJobConfig) -> None:
             peft_config=finetune.lora_config(config) if config.use_lora else None,
             callbacks=[MetricsCallback(metrics)] if metrics else [],
         )
-        train_output = checkpoints.train(trainer, config)
-        common.remove_tree(tmp / "_trainer")
-        final = finetune.save_policy(trainer, tokenizer, tmp, use_lora=config.use_lora)
+        train_output, final = finetune.train_and_save(trainer, tokenizer, tmp, config)
         if final is not None:
             result = _result(config, final, tokenizer, rows=(train_rows, eval_rows), mode=mode, before=before,
                              trainer=trainer, train_loss=train_output.training_loss)
