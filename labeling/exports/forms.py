@@ -7,7 +7,17 @@ from typing import Any
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-from labeling.exports.params import AGGREGATIONS, FLAGS, FORMATS, KINDS, PAIR_SELECTIONS, STYLES, ExportParams
+from labeling.exports.cleaning import DEDUPE, PERSONAL_DATA
+from labeling.exports.params import (
+    AGGREGATIONS,
+    FLAGS,
+    FORMATS,
+    KINDS,
+    PAIR_SELECTIONS,
+    SFT_SOURCES,
+    STYLES,
+    ExportParams,
+)
 
 # What the page shows for each parameter value (the values themselves stay the API's).
 CHOICE_LABELS = {
@@ -28,6 +38,15 @@ CHOICE_LABELS = {
     "standard": "Standard (plain strings)",
     "unsafe": "Unsafe",
     "all_bad": "All bad",
+    "keep": "Keep",
+    "mask": "Mask them ([EMAIL], [PHONE])",
+    "drop": "Drop the responses that contain them",
+    "off": "Off",
+    "exact": "Exact duplicates",
+    "near": "Exact and near duplicates",
+    "both": "Accepted demonstrations and the best ranked response",
+    "demonstrations": "Accepted demonstrations only",
+    "rankings": "Best ranked responses only",
 }
 
 
@@ -69,12 +88,23 @@ class ExportForm(forms.Form):
     style = forms.ChoiceField(choices=_choices(STYLES), initial="conversational")
     data_source = forms.CharField(required=False, max_length=100, help_text="Prompt exports: verl's data_source; empty = prefloop/<project slug>.")
     ability = forms.CharField(required=False, max_length=100, help_text="Prompt exports: verl's ability; empty = chat.")
+    drop_secrets = forms.BooleanField(required=False, label="Drop responses with secrets",
+                                      help_text="API keys, tokens, private keys (detect-secrets).")
+    personal_data = forms.ChoiceField(choices=_choices(PERSONAL_DATA), initial="keep", required=False, label="E-mail addresses and phone numbers")
+    dedupe = forms.ChoiceField(choices=_choices(DEDUPE), initial="off", required=False, label="Duplicate responses")
+    drop_empty = forms.BooleanField(required=False, label="Drop empty responses")
+    min_length = forms.IntegerField(required=False, min_value=0, label="Minimum length",
+                                    help_text="Characters; shorter responses are dropped. Empty or 0 = keep all.")
+    tag_mix = forms.CharField(required=False, max_length=1000, label="Target mix by tag",
+                              help_text="e.g. code=0.5, chat=0.3, math=0.2 (shares add up to 1); applied after the cap per tag.")
+    sft_source = forms.ChoiceField(choices=_choices(SFT_SOURCES), initial="both", required=False, label="SFT exports read")
     background = forms.BooleanField(required=False, label="Run in the background (needs the worker)")
 
     FIELDSETS = (
         ("What", ("name", "kind", "aggregation", "pairs", "style", "format")),
         ("Prompt exports (verl, OpenRLHF)", ("data_source", "ability")),
         ("Filters", ("min_agreement", "exclude_flags", "annotators_include", "annotators_exclude", "min_annotator_agreement", "min_gold_accuracy", "date_from", "date_to", "policy_versions", "tags", "cap_per_tag")),
+        ("Cleaning and balance", ("drop_secrets", "personal_data", "dedupe", "drop_empty", "min_length", "tag_mix", "sft_source")),
         ("Split and run", ("test_fraction", "seed", "background")),
     )
 

@@ -157,3 +157,27 @@ def test_bad_cleaning_and_mix_parameters_are_refused_naming_the_field(project, p
 def test_tag_mix_text_and_dict_forms_agree() -> None:
     assert tag_mix_from("code=0.5, chat: 0.5") == tag_mix_from({"chat": 0.5, "code": 0.5}) == (("chat", 0.5), ("code", 0.5))
     assert tag_mix_from({"a": 0.33, "b": 0.33, "c": 0.33})[0][1] == pytest.approx(1 / 3)
+
+
+def test_the_export_page_offers_cleaning_and_the_snapshot_applies_what_the_manager_chose(client, planted) -> None:
+    from django.urls import reverse
+
+    from labeling.models import DatasetSnapshot, Role
+
+    manager = make_user("boss")
+    add_member(planted, manager, Role.MANAGER)
+    client.force_login(manager)
+    url = reverse("exports:export-list", args=[planted.pk])
+    page = client.get(url).content.decode()
+    assert "Cleaning and balance" in page and 'name="personal_data"' in page and 'name="tag_mix"' in page
+    form = {"kind": "preference", "aggregation": "all", "pairs": "all", "min_agreement": "0", "test_fraction": "0",
+            "seed": "0", "format": "jsonl", "style": "conversational", "personal_data": "mask", "dedupe": "off",
+            "sft_source": "both", "drop_secrets": "on"}
+    assert client.post(url, form).status_code == 302
+    snapshot = DatasetSnapshot.objects.get()
+    assert snapshot.manifest["cleaning"]["settings"]["personal_data"] == "mask"
+    assert snapshot.manifest["cleaning"]["removed"]["comparisons"] == {"secret": 1}
+    text = json.dumps(_rows(snapshot))
+    assert "help@example.com" not in text and "[email]" in text and AWS_KEY not in text
+    bad = client.post(url, {**form, "tag_mix": "code=0.9, chat=0.5"})
+    assert bad.status_code == 400 and "add up to 1" in bad.content.decode()
