@@ -128,6 +128,7 @@ def test_two_ticks_racing_on_postgresql_make_one_run_and_one_snapshot():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (DATABASE_URL)")
     project = make_project(k=2)
+    current_policy(project, "reward-v0", kind=ModelKind.REWARD)  # the dpo chain's evaluate step needs one
     schedule = _schedule(project, every_n_preferences=2)
     rank_new_comparisons(project, 3)
     barrier = threading.Barrier(2)
