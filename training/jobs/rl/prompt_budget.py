@@ -34,7 +34,8 @@ def fit_prompt_length(b: PromptBudget) -> int:
     if b.context is not None and b.completion_length >= b.context:
         raise JobError(f"{b.completion_field}: {b.completion_length} does not fit the policy's context of {b.context} tokens")
     if b.requested is None:
-        raise JobError(f"max_prompt_length: no room beside {b.completion_field} {b.completion_length}")
+        raise JobError(f"max_prompt_length: the policy's config names no context, and {b.completion_field} "
+                       f"{b.completion_length} fills the {defaults.FALLBACK_MAX_LENGTH}-token fallback; set max_prompt_length")
     if b.context is not None and b.requested + b.completion_length > b.context:
         kept = b.context - b.completion_length
         print(f"max_prompt_length {b.requested} + {b.completion_field} {b.completion_length} exceed the policy's context "
