@@ -76,3 +76,15 @@ def test_evaluate_config_rejects_bad_values_naming_the_field() -> None:
     data = {"model": "m", "ref_model": "r", "reward_model": "rm", "prompts_file": "p", "samples_per_prompt": 0}
     with pytest.raises(common.ConfigError, match="^samples_per_prompt:"):
         common.config_from_dict(evaluate.EvaluateJobConfig, data)
+
+
+def test_left_empty_samples_per_prompt_gives_a_few_held_out_prompts_enough_answers(tmp_path: Path, tiny_policy: Path,
+                                                                                    reward_model: Path) -> None:
+    # 4 held-out prompts (10% of a demo project): one answer each would make the gate a 4-sample vote.
+    assert [evaluate.auto_samples_per_prompt(n) for n in (1, 4, 5, 64, 500)] == [16, 16, 13, 1, 1]
+    config = {k: v for k, v in _config(tmp_path, tiny_policy, tiny_policy, reward_model).items() if k != "samples_per_prompt"}
+    evaluate.main(evaluate.EvaluateJobConfig(**config))
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    per_prompt = evaluate.auto_samples_per_prompt(len(PROMPTS))
+    assert result["samples_per_prompt"] == per_prompt
+    assert result["defaults"] == f"auto: samples_per_prompt {per_prompt} ({per_prompt * len(PROMPTS)} answers per policy over {len(PROMPTS)} prompts)"

@@ -7,6 +7,8 @@ policy's win rate (ties count half), each policy's mean reward, the KL from the 
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ class EvaluateJobConfig:
     reward_model: str  # system: scores (prompt, answer) conversations
     prompts_file: str  # system: JSONL rows {"prompt_id", "prompt": [messages], "reference"}
     run_dir: str = ""  # system: metrics.jsonl and result.json
-    samples_per_prompt: int = 1  # answers per prompt and policy; rewards are averaged per prompt
+    samples_per_prompt: int | None = None  # answers per prompt and policy, averaged per prompt; empty = auto (see below)
     temperature: float = 0.7  # sampling temperature for both policies (0 = greedy)
     top_p: float = 0.95  # nucleus sampling mass
     max_new_tokens: int = 64  # longest answer, in tokens
@@ -40,13 +42,26 @@ class EvaluateJobConfig:
     max_retries: int = 3  # retries after a timeout, refused connection, 429 or 5xx
 
     def validate(self) -> None:
-        common.check_range("samples_per_prompt", self.samples_per_prompt, low=1, high=64, kind=int)
+        if self.samples_per_prompt is not None:
+            common.check_range("samples_per_prompt", self.samples_per_prompt, low=1, high=64, kind=int)
         common.check_sampling_fields(self)
         check_backend_fields(self)
         common.check_range("max_prompts", self.max_prompts, low=0, kind=int)
 
 
 CONFIG_CLASS = EvaluateJobConfig
+
+# Auto samples_per_prompt: enough answers per policy that the gate is not a coin toss. A snapshot's
+# held-out split is often a handful of prompts (10% of 45 demo prompts is 4 or 5); one answer each
+# makes the win rate a vote of 5 single samples, so the gate passes or fails by chance. Averaging several
+# answers per prompt first makes each prompt's vote reliable.
+AUTO_ANSWERS = 64
+AUTO_MAX_PER_PROMPT = 16
+
+
+def auto_samples_per_prompt(n_prompts: int) -> int:
+    """Answers per prompt for about AUTO_ANSWERS answers per policy in all (1 to AUTO_MAX_PER_PROMPT)."""
+    return max(1, min(AUTO_MAX_PER_PROMPT, math.ceil(AUTO_ANSWERS / max(n_prompts, 1))))
 SYSTEM_FIELDS: frozenset[str] = frozenset({"model", "ref_model", "reward_model", "prompts_file", "run_dir"})
 
 
@@ -126,6 +141,11 @@ def main(config: EvaluateJobConfig) -> None:
         return
     rows = read_prompts(config.prompts_file)
     prompts = [r["prompt"] for r in rows][: config.max_prompts or None]
+    auto = ""
+    if config.samples_per_prompt is None:
+        config = dataclasses.replace(config, samples_per_prompt=auto_samples_per_prompt(len(prompts)))
+        auto = (f"auto: samples_per_prompt {config.samples_per_prompt} "
+                f"({config.samples_per_prompt * len(prompts)} answers per policy over {len(prompts)} prompts)")
     device = common.pick_device().device
     metrics = common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl") if config.run_dir else None
     new_model, new_tok, new_grouped = _sample(config.model, prompts, config, device)
@@ -138,6 +158,9 @@ def main(config: EvaluateJobConfig) -> None:
     _progress(metrics, 3, 0.8)
     result = summarize(new_rewards, parent_rewards, new_grouped, parent_grouped)
     result["kl_to_parent"] = kl_to_parent(new_model, new_tok, config.ref_model, new_grouped, device)
+    result["samples_per_prompt"] = config.samples_per_prompt
+    if auto:
+        result["defaults"] = auto
     if metrics is not None:
         metrics.write(4, 1.0, **{k: v for k, v in result.items() if isinstance(v, (int, float))})
         common.write_json(Path(config.run_dir) / "result.json", result)
