@@ -45,11 +45,34 @@ def test_grpo_config_checks_rule_rewards_and_weights():
 
 def test_grpo_reward_functions_put_the_reward_model_first(tiny_policy):
     config = grpo.GRPOJobConfig(**{**SYSTEM, "reward_model": str(tiny_policy)}, rule_rewards=["format", "correctness"])
-    funcs, classes = grpo.reward_functions(config)
-    assert funcs[1:] == [format_reward, correctness_reward] and classes[1:] == [None, None]
-    assert funcs[0].config.num_labels == 1 and classes[0].padding_side == "right"
+    funcs = grpo.reward_functions(config)
+    assert funcs[1:] == [format_reward, correctness_reward]
+    scorer = funcs[0]  # a callable, so TRL scores with its left truncation (TRL's model path truncates nothing)
+    assert scorer.__name__ == "reward_model" and scorer.model.config.num_labels == 1
+    assert scorer.tokenizer.padding_side == "right" and scorer.max_length == 256
     rule_only = grpo.GRPOJobConfig(**SYSTEM, use_reward_model=False, rule_rewards=["correctness"])
-    assert grpo.reward_functions(rule_only) == ([correctness_reward], [None])
+    assert grpo.reward_functions(rule_only) == [correctness_reward]
+
+
+def test_reward_model_scorer_matches_trls_model_path_and_scores_a_long_input_by_its_last_tokens(tiny_policy):
+    import torch
+
+    from training.jobs.rl.trl_online import load_reward_function
+
+    scorer = load_reward_function(str(tiny_policy))
+    tok, model = scorer.tokenizer, scorer.model
+    ask = [{"role": "user", "content": "What is 2 plus 3?"}]
+    long_ask = [{"role": "user", "content": " ".join(["The quick brown fox."] * 120) + " What is 2 plus 3?"}]
+    answers = [[{"role": "assistant", "content": "Five."}], [{"role": "assistant", "content": "It is five, I think."}]]
+    texts = [tok.apply_chat_template(ask + a, tokenize=False) for a in answers]  # as TRL 1.16 renders and pads
+    batch = tok(text=texts, return_tensors="pt", padding=True, padding_side="right", add_special_tokens=False)
+    with torch.inference_mode():
+        trl_scores = model(**batch).logits[:, 0].tolist()
+        long_ids = tok(tok.apply_chat_template(long_ask + answers[0], tokenize=False), add_special_tokens=False)["input_ids"]
+        end_score = model(input_ids=torch.tensor([long_ids[-256:]])).logits[0, 0].item()
+    assert scorer([ask, ask], answers) == pytest.approx(trl_scores, abs=1e-5)
+    assert len(long_ids) > 256 and scorer([long_ask], answers[:1]) == pytest.approx([end_score], abs=1e-5)
+    assert (scorer.truncated, scorer.scored) == (1, 3)
 
 
 def test_grpo_correctness_reward_without_any_reference_fails_before_training(tmp_path, tiny_policy):
@@ -126,4 +149,27 @@ def test_grpo_keeps_the_end_of_a_prompt_longer_than_the_context_allows_and_says_
         "Truncated 1 of 2 prompts to their last 248 tokens (max_prompt_length, auto: the policy's context of 256 tokens "
         "less max_completion_length 8)")
     assert {"truncated_prompts": 1}.items() <= read_metrics(tmp_path / "run")[0].items()
+    assert (tmp_path / "out" / "COMPLETE").exists()
+
+
+def test_rloo_scores_a_prompt_longer_than_the_reward_models_context_by_its_end_and_says_so(tmp_path, tiny_policy):
+    long = " ".join(["The quick brown fox jumps over the lazy dog."] * 60) + " What is 2 plus 3?"
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt_id": i, "prompt": [{"role": "user", "content": text}]}) + "\n"
+                               for i, text in enumerate(["What is 2 plus 3?", long])), encoding="utf-8")
+    rloo.main(rloo.RLOOJobConfig(  # the tiny policy as its own reward model: 256 positions, like the policy
+        run_dir=str(tmp_path / "run"), output_dir=str(tmp_path / "out"), model=str(tiny_policy),
+        reward_model=str(tiny_policy), prompts_file=str(prompts), learning_rate=1e-4,
+        per_device_train_batch_size=4, num_generations=2, max_completion_length=8, max_steps=1, save_steps=0,
+    ))  # TRL 1.16 would tokenize the long prompt + completion whole and index past the reward model's positions
+
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    prompt_warning, reward_warning = result["data_warnings"]
+    assert prompt_warning["unit"] == "prompts" and (prompt_warning["count"], prompt_warning["of"]) == (1, 2)
+    assert (reward_warning["unit"], reward_warning["count"], reward_warning["of"]) == ("reward_inputs", 2, 4)
+    assert reward_warning["message"].startswith("Truncated 2 of 4 reward-model inputs (prompt + completion) to their "
+                                                "last 256 tokens (the reward model's context)")
+    rows = read_metrics(tmp_path / "run")
+    assert [r["reward_model_truncated_ratio"] for r in rows if "reward" in r] == [0.5]
+    assert {"step": 1, "truncated_reward_inputs": 2}.items() <= rows[-1].items()
     assert (tmp_path / "out" / "COMPLETE").exists()

@@ -122,12 +122,13 @@ def length_warnings(*, action: str, counts: dict[str, tuple[int, int]], max_leng
     ]
 
 
-def report_warnings(metrics: MetricsWriter | None, warnings: list[dict[str, Any]]) -> None:
+def report_warnings(metrics: MetricsWriter | None, warnings: list[dict[str, Any]], *, step: int = 0,
+                    progress: float = 0.0) -> None:
     """Write each data warning as a metrics line, e.g. {"dropped_pairs": 78, "reason": "..."}, and to stderr."""
     for w in warnings:
         print(f"warning: {w['message']}", file=sys.stderr, flush=True)
         if metrics is not None:
-            metrics.write(0, 0.0, **{f"{w['action']}_{w['unit']}": w["count"], "split": w["split"], "reason": w["message"]})
+            metrics.write(step, progress, **{f"{w['action']}_{w['unit']}": w["count"], "split": w["split"], "reason": w["message"]})
 
 
 def check_sampling_fields(config: Any) -> None:

@@ -60,19 +60,13 @@ CONFIG_CLASS = GRPOJobConfig
 SYSTEM_FIELDS: frozenset[str] = _SYSTEM_FIELDS
 
 
-def reward_functions(config: GRPOJobConfig) -> tuple[list[Any], list[Any]]:
-    """Return (reward_funcs, reward_processing_classes): the reward model first, then the rules."""
+def reward_functions(config: GRPOJobConfig) -> list[Any]:
+    """Return the reward functions: the reward model (left-truncating to its context) first, then the rules."""
     from training.jobs.rewards import rule_reward_funcs
     from training.jobs.rl.trl_online import load_reward_function
 
-    funcs: list[Any] = []
-    classes: list[Any] = []
-    if config.use_reward_model:
-        reward_model, reward_tokenizer = load_reward_function(config.reward_model)
-        funcs.append(reward_model)
-        classes.append(reward_tokenizer)
-    rules = rule_reward_funcs(config.rule_rewards)
-    return funcs + rules, classes + [None] * len(rules)
+    model = [load_reward_function(config.reward_model)] if config.use_reward_model else []
+    return model + rule_reward_funcs(config.rule_rewards)
 
 
 def main(config: GRPOJobConfig) -> None:
@@ -107,18 +101,17 @@ def main(config: GRPOJobConfig) -> None:
         reward_weights=config.reward_weights,
         **trl_kwargs(config, work_dir),
     )
-    funcs, classes = reward_functions(config)
     trainer = keep_prompt_end(GRPOTrainer, config.max_prompt_length)(
         model=model,
-        reward_funcs=funcs,
+        reward_funcs=reward_functions(config),
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        reward_processing_classes=classes,
         callbacks=[MetricsCallback(metrics)],
         peft_config=lora_config(config),
     )
-    run_trainer(trainer, config, work_dir, {**auto, "max_prompt_length": config.max_prompt_length, "data_warnings": warnings})
+    run_trainer(trainer, config, work_dir, {**auto, "max_prompt_length": config.max_prompt_length, "data_warnings": warnings},
+                metrics=metrics)
 
 
 if __name__ == "__main__":

@@ -60,18 +60,17 @@ def main(config: RLOOJobConfig) -> None:
     metrics = common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl")
     common.report_warnings(metrics, warnings)
     args = RLOOConfig(normalize_advantages=config.normalize_advantages, **trl_kwargs(config, work_dir))
-    reward_model, reward_tokenizer = load_reward_function(config.reward_model)
     trainer = keep_prompt_end(RLOOTrainer, config.max_prompt_length)(
         model=model,
-        reward_funcs=reward_model,
+        reward_funcs=load_reward_function(config.reward_model),
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        reward_processing_classes=reward_tokenizer,
         callbacks=[MetricsCallback(metrics)],
         peft_config=lora_config(config),
     )
-    run_trainer(trainer, config, work_dir, {**auto, "max_prompt_length": config.max_prompt_length, "data_warnings": warnings})
+    run_trainer(trainer, config, work_dir, {**auto, "max_prompt_length": config.max_prompt_length, "data_warnings": warnings},
+                metrics=metrics)
 
 
 if __name__ == "__main__":

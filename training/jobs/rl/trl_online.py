@@ -1,8 +1,9 @@
 """What the RLOO and GRPO jobs share: config fields, prompts as a dataset, TRL settings, saving.
 
 Both wrap TRL's trainers with the project's reward model as the reward function, kept
-conversational end to end: TRL renders prompt + completion with the reward model's chat
-template, which is how RewardTrainer rendered the pairs it learnt from.
+conversational end to end: prompt + completion are rendered with the reward model's chat
+template, which is how RewardTrainer rendered the pairs it learnt from, and cut from the
+left to its context (training/jobs/rl/reward_scorer.py).
 """
 
 from __future__ import annotations
@@ -96,12 +97,19 @@ def load_prompt_dataset(path: str) -> Any:
     return Dataset.from_dict({"prompt": prompts, "reference": references})
 
 
-def load_reward_function(path: str) -> tuple[Any, Any]:
-    """Load the reward model and its tokenizer the way TRL's reward-model path expects."""
+def load_reward_function(path: str) -> Any:
+    """Load the reward model as a TRL reward function that left-truncates inputs to its context.
+
+    A callable rather than the model itself: TRL 1.16 tokenizes a reward model's inputs without
+    truncation (see training/jobs/rl/reward_scorer.py), so a long prompt would crash scoring.
+    """
+    from training.jobs.rl.reward_scorer import RewardModelScorer, place_on_process_device
+
     tokenizer = common.load_tokenizer(path, padding_side="right")
     model = common.load_reward_model(path)
     model.config.pad_token_id = tokenizer.pad_token_id  # the classifier finds each sequence's end by it
-    return model.requires_grad_(False).eval(), tokenizer
+    model = place_on_process_device(model.requires_grad_(False).eval())
+    return RewardModelScorer(model, tokenizer, max_length=common.context_limit(model))
 
 
 def trl_kwargs(config: OnlineJobConfig, work_dir: Path) -> dict[str, Any]:
@@ -215,15 +223,24 @@ def ensure_new_output(output_dir: str) -> None:
         raise JobError(f"output directory already exists: {output_dir}")
 
 
-def run_trainer(trainer: Any, config: OnlineJobConfig, work_dir: Path, auto: dict[str, Any]) -> None:
-    """Train, save the policy, and write result.json (rank 0) with the auto-chosen hyperparameters."""
+def run_trainer(trainer: Any, config: OnlineJobConfig, work_dir: Path, auto: dict[str, Any], *,
+                metrics: common.MetricsWriter | None = None) -> None:
+    """Train, save the policy, and write result.json (rank 0) with the auto-chosen hyperparameters.
+
+    Reward-model inputs cut to its context are known only once training ends: they join the
+    data warnings given in `auto` and get a metrics line at the last step.
+    """
     from training.jobs.checkpoints import train
+    from training.jobs.rl.reward_scorer import truncation_warnings
 
     train(trainer, config)
+    reward_warnings = truncation_warnings(trainer.reward_funcs, trainer.accelerator)  # a collective: before rank 0 only
+    common.report_warnings(metrics, reward_warnings, step=trainer.state.global_step, progress=1.0)
     common.remove_tree(work_dir)
     save_trained_policy(trainer, config.output_dir, config)
     if common.is_main_process():
         result = result_from_logs(trainer.state.log_history)
         result["steps"] = trainer.state.global_step
         result.update(auto)
+        result["data_warnings"] = [*auto.get("data_warnings", []), *reward_warnings]
         common.write_json(Path(config.run_dir) / "result.json", result)
