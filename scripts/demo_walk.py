@@ -300,7 +300,7 @@ def chain_state(walk: Walk, manager: str, before: dict[str, Any]) -> tuple[dict[
     if failed:
         details = [walk.wait_run(manager, int(row[0].lstrip("#"))) for row in failed]
         raise WalkError(f"the chain failed: {failed} {details}")
-    generated = any(row[1].lower() == "generate" and row[2].lower() == "succeeded" for row in new_runs)
+    generated = any(row[1].lower().startswith("generate") and row[2].lower() == "succeeded" for row in new_runs)
     return loop, new_runs, generated and loop["policy"] != before["policy"]
 
 

@@ -39,6 +39,15 @@ def test_key_figures_compare_first_and_last_and_know_which_way_is_better():
     ]
 
 
+def test_key_figures_leave_out_counters_that_only_grow():
+    """Seen on `make demo`: a reward run's headline said "Epoch 0.303 → 3", a generate run's "Prompts done 16 → 30"."""
+    counters = {"epoch": [(1, 0.3), (9, 3.0)], "prompts_done": [(1, 16), (2, 30)], "episodes": [(1, 64), (9, 1024)],
+                "learning_rate": [(1, 1e-3), (9, 1e-4)], "num_tokens": [(1, 1e4), (9, 1e5)]}
+    assert key_figures(counters) == []
+    figures = key_figures({**counters, "eval_reward_margin": [(0, 0.0), (9, 2.2)], "loss": [(1, 1.6), (9, 0.2)]})
+    assert [f.name for f in figures] == ["Loss", "Eval reward margin"]
+
+
 def test_elapsed_and_eta_from_progress():
     now = timezone.now()
     assert timing(started=now - timedelta(seconds=60), finished=None, progress=0.25, now=now) == {"elapsed": "1 min 0 s", "eta": "3 min 0 s"}
