@@ -115,3 +115,21 @@ def test_annotators_cannot_open_runs_models_or_logs(client, annotator, project, 
         assert client.get(url).status_code == 403, url
     body = client.get(reverse("labeling:project-detail", args=[project.pk])).content.decode()
     assert 'data-testid="project-loop"' not in body and version.path not in body
+
+
+def test_a_hand_started_policy_run_offers_to_evaluate_its_model_against_the_parent(project, manager, client):
+    """Seen on `make demo`: after Train now → ppo the page offered only "Make current", with no word on whether it beat its parent."""
+    from tests.training.helpers import complete_model_dir
+    from training.services.registry import model_version_register
+
+    parent = current_policy(project, "tiny-policy")
+    run = Run.objects.create(project=project, kind=RunKind.PPO, status=RunStatus.SUCCEEDED, progress=1.0)
+    candidate = model_version_register(project=project, kind="policy", name="ppo-2", path=str(complete_model_dir("ppo-2")),
+                                       parent=parent, run=run)
+    client.force_login(manager)
+    html = client.get(reverse("training:run-detail", args=[run.pk])).content.decode()
+    link = f"{reverse('training:train-now', args=[project.pk])}?kind=evaluate&amp;base={candidate.pk}"
+    assert f'href="{link}" data-testid="run-evaluate">evaluate it against tiny-policy</a>' in html
+    page = client.get(link.replace("&amp;", "&")).content.decode()
+    assert f'<option value="{candidate.pk}" selected>ppo-2</option>' in page
+    assert 'data-testid="kind-evaluate" aria-current="page"' in page

@@ -66,7 +66,7 @@ def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
         "log": display.clean_log(run.log_tail),
         "can_rerun": run.status in (RunStatus.FAILED, RunStatus.CANCELLED),
         "checkpoint": run_checkpoint(run) if run.status in (RunStatus.FAILED, RunStatus.CANCELLED) else None,
-        "versions": list(run.model_versions.all()),
+        "versions": list(run.model_versions.select_related("parent")),
         "chain": selectors.run_chain_step(run),
         "current_ids": selectors.current_model_ids(request.user),
     }
