@@ -18,8 +18,12 @@ KEY_METRICS = (
     "objective/scores", "kl", "objective/kl", "win_rate",
 )  # fmt: skip
 HEADLINE_SIZE = 4
-# Counters and schedules that grow with every step: charted, but "Epoch 0.3 → 3" says nothing about learning.
-NOT_HEADLINES = frozenset({"epoch", "episodes", "prompts_done", "num_tokens", "learning_rate", "global_step", "total_flos"})
+# Charted, but no headline: counters, schedules and speeds that change with every step ("Epoch 0.3 → 3"
+# says nothing about learning) and PPO's step-size diagnostics, whose fall is neither better nor worse.
+NOT_HEADLINES = frozenset({
+    "epoch", "episodes", "prompts_done", "num_tokens", "learning_rate", "global_step", "total_flos",
+    "responses_per_s", "approxkl", "clipfrac", "value_clipfrac",
+})
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 # A tqdm bar: "12%|██▍      | 3/25 [00:01<00:09,  2.3it/s]" (or its ASCII form with # and spaces).
 TQDM = re.compile(r"\d{1,3}%\|[^|]*\|\s*\d+(?:\.\d+)?[kMG]?/\d*")

@@ -67,6 +67,7 @@ def test_reward_then_ppo_from_train_now_with_no_click_between(page, live_server,
     assert (result["reward_model"], result["started_from"]) == (reward.path, policy.path)
     assert 0 < result["prompts"] == ppo.inputs["prompt_count"] <= 6  # the held-out prompts of the newest snapshot are left out
     # The new policy is registered, not promoted; the page offers to promote it or to evaluate it first.
-    expect(page.locator("[data-testid=run-make-current]")).to_be_visible()
-    expect(page.locator("[data-testid=run-evaluate]")).to_have_text("evaluate it against tiny-policy")
+    registered = page.locator("[data-testid=run-registered]")  # the button sits in the notice (no <form> in a <p>)
+    expect(registered.locator("[data-testid=run-make-current]")).to_be_visible()
+    expect(registered.locator("[data-testid=run-evaluate]")).to_have_text("evaluate it against tiny-policy")
     assert ProjectModels.objects.get(project=project).policy == policy

@@ -40,9 +40,12 @@ def test_key_figures_compare_first_and_last_and_know_which_way_is_better():
 
 
 def test_key_figures_leave_out_counters_that_only_grow():
-    """Seen on `make demo`: a reward run's headline said "Epoch 0.303 → 3", a generate run's "Prompts done 16 → 30"."""
+    """Seen on `make demo`: a reward run's headline said "Epoch 0.303 → 3", a generate run's "Prompts done 16 → 30",
+    a PPO run's "Clipfrac 0.324 → 0.00195" in the colour of a worse result."""
     counters = {"epoch": [(1, 0.3), (9, 3.0)], "prompts_done": [(1, 16), (2, 30)], "episodes": [(1, 64), (9, 1024)],
-                "learning_rate": [(1, 1e-3), (9, 1e-4)], "num_tokens": [(1, 1e4), (9, 1e5)]}
+                "learning_rate": [(1, 1e-3), (9, 1e-4)], "num_tokens": [(1, 1e4), (9, 1e5)],
+                "approxkl": [(1, 0.84), (9, 2e-4)], "clipfrac": [(1, 0.32), (9, 0.002)],
+                "responses_per_s": [(1, 5.3), (2, 8.8)]}
     assert key_figures(counters) == []
     figures = key_figures({**counters, "eval_reward_margin": [(0, 0.0), (9, 2.2)], "loss": [(1, 1.6), (9, 0.2)]})
     assert [f.name for f in figures] == ["Loss", "Eval reward margin"]
