@@ -101,8 +101,10 @@ def browse_choices(project: Project) -> dict[str, list[str]]:
     tags: set[str] = set()
     for value in project.prompts.exclude(tags=[]).values_list("tags", flat=True).iterator(chunk_size=2000):
         tags.update(t for t in value or [] if isinstance(t, str))
-    annotators = Ranking.objects.filter(comparison__project=project).values_list("annotator__username", flat=True).distinct()
-    versions = project.comparisons.exclude(policy_version="").values_list("policy_version", flat=True).distinct()
+    # order_by(): the models' default ordering (id) would join the DISTINCT and repeat each name once per row.
+    rankings = Ranking.objects.filter(comparison__project=project).order_by()
+    annotators = rankings.values_list("annotator__username", flat=True).distinct()
+    versions = project.comparisons.exclude(policy_version="").order_by().values_list("policy_version", flat=True).distinct()
     return {"tags": sorted(tags), "annotators": sorted(annotators), "policy_versions": sorted(versions)}
 
 

@@ -18,6 +18,12 @@ KEY_METRICS = (
     "objective/scores", "kl", "objective/kl", "win_rate",
 )  # fmt: skip
 HEADLINE_SIZE = 4
+# Charted, but no headline: counters, schedules and speeds that change with every step ("Epoch 0.3 → 3"
+# says nothing about learning) and PPO's step-size diagnostics, whose fall is neither better nor worse.
+NOT_HEADLINES = frozenset({
+    "epoch", "episodes", "prompts_done", "num_tokens", "learning_rate", "global_step", "total_flos",
+    "responses_per_s", "approxkl", "clipfrac", "value_clipfrac",
+})
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 # A tqdm bar: "12%|██▍      | 3/25 [00:01<00:09,  2.3it/s]" (or its ASCII form with # and spaces).
 TQDM = re.compile(r"\d{1,3}%\|[^|]*\|\s*\d+(?:\.\d+)?[kMG]?/\d*")
@@ -95,7 +101,7 @@ def key_figures(
     titles = dict(lead)
     ordered = [n for n, _ in lead if n in moving]
     ordered += [n for n in KEY_METRICS if n in moving and n not in ordered]
-    ordered += sorted(n for n in moving if n not in ordered)
+    ordered += sorted(n for n in moving if n not in ordered and n not in NOT_HEADLINES)
     figures = []
     for name in ordered[:HEADLINE_SIZE]:
         first, last = series[name][0][1], series[name][-1][1]

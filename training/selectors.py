@@ -146,18 +146,35 @@ def run_metric_points(run: Run, *, name: str | None = None) -> QuerySet[MetricPo
     ]
 
 
-def run_latest_metrics(run: Run) -> dict[str, Any]:
-    """Return the newest value of every metric the run has logged."""
+def _is_data_warning(values: dict[str, Any]) -> bool:
+    """A job's data warning as a metrics line ({"dropped_pairs": 78, "split": "train", "reason": "…"}), not a figure."""
+    return isinstance(values.get("reason"), str) and "split" in values
+
+
+def run_latest_metrics(run: Run, *, with_warnings: bool = True) -> dict[str, Any]:
+    """Return the newest value of every metric the run has logged (without its data warnings if asked)."""
     latest: dict[str, Any] = {}
     for values in MetricPoint.objects.filter(run=run).order_by("id").values_list("values", flat=True):
-        latest.update(values)
+        if with_warnings or not _is_data_warning(values):
+            latest.update(values)
     return latest
 
 
+def run_data_warnings(run: Run) -> list[str]:
+    """The job's data warnings (pairs dropped or truncated, and why): from its result, or while it runs its metrics."""
+    found = ((run.outputs or {}).get("result") or {}).get("data_warnings")
+    if isinstance(found, list):
+        return [str(w.get("message", "")) for w in found if isinstance(w, dict) and w.get("message")]
+    rows = MetricPoint.objects.filter(run=run).order_by("id").values_list("values", flat=True)
+    return [values["reason"] for values in rows if _is_data_warning(values)]
+
+
 def run_metric_series(run: Run) -> dict[str, list[tuple[float, float]]]:
-    """Return {metric: [(step, value), ...]} for every numeric metric, in logging order."""
+    """Return {metric: [(step, value), ...]} for every numeric metric, in logging order (data warnings are no series)."""
     series: dict[str, list[tuple[float, float]]] = {}
     for step, values in MetricPoint.objects.filter(run=run).order_by("id").values_list("step", "values"):
+        if _is_data_warning(values):
+            continue
         for name, value in values.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 series.setdefault(name, []).append((float(step), float(value)))

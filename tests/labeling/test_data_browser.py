@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from labeling.browse import browse_choices
 from labeling.models import Ranking, Role
 from labeling.quality import comparison_agreement
 from tests.factories import add_member, make_comparison, make_project, make_prompt, make_user
@@ -53,6 +54,15 @@ def test_each_filter_narrows_the_list(client, data):
     assert _ids(client, project, flag="all_bad") == []
     assert _ids(client, project, agreement="low") == [split.pk]
     assert _ids(client, project, agreement="high") == [agreed.pk]
+
+
+def test_each_annotator_and_policy_version_is_offered_once(client, data):
+    """Seen on `make demo`: the filters listed annotator1 32 times (once per ranking) and ppo-4 30 times."""
+    project, agreed, split, untouched = data
+    make_comparison(project, prompt=make_prompt(project, "Another v2"), policy_version="v2")
+    assert browse_choices(project) == {"tags": ["poem"], "annotators": ["ann", "bob"], "policy_versions": ["v1", "v2"]}
+    body = client.get(reverse("labeling:data-browse", args=[project.pk])).content.decode()
+    assert body.count('<option value="bob"') == 1 and body.count('<option value="v2"') == 1
 
 
 def test_unknown_filter_value_is_a_400_naming_it(client, data):

@@ -41,6 +41,7 @@ def main(config: FakeEvaluateConfig) -> None:
             "model": config.model,
             "ref_model": config.ref_model,
             "prompt_ids": prompt_ids,
+            "prompts": len(prompt_ids),  # as the real job reports it
         },
     )
 

@@ -41,6 +41,20 @@ def test_the_run_page_and_the_api_say_what_the_chain_decided(client, project):
     assert {r["id"]: r["chain"] is not None for r in listed} == {run.pk: True, generate.pk: False}
 
 
+def test_the_chains_last_step_says_the_round_is_out_not_an_empty_decision(client, project):
+    """Seen on `make demo`: the generate step's page read "Recipe reward_ppo, step 4 (schedule #1): ."."""
+    run, generate, schedule = _decided_evaluate(project)
+    generate.status = RunStatus.SUCCEEDED
+    generate.save()
+    ChainStep.objects.create(run=generate, recipe=Recipe.DPO, index=2, decided_at=generate.created_at, ended=True)
+    user = make_user()
+    add_member(project, user, Role.MANAGER)
+    client.force_login(user)
+    page = " ".join(client.get(reverse("training:run-detail", args=[generate.pk])).content.decode().split())
+    assert f"Recipe dpo, step 3 (schedule #{schedule.pk}): the next round is out for ranking." in page
+    assert "The chain ends here." in page and "): ." not in page
+
+
 def test_the_admin_shows_a_runs_chain_step_read_only(client, project):
     run, _, _ = _decided_evaluate(project)
     client.force_login(make_user(staff=True))

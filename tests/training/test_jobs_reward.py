@@ -29,6 +29,8 @@ def test_reward_job_learns_separable_preferences(tmp_path: Path, tiny_policy: Pa
 
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["eval_accuracy"] >= 0.9
+    # The untrained score head is measured on the same held-out pairs, so the page shows before -> after.
+    assert 0.0 <= result["eval_start_accuracy"] <= result["eval_accuracy"]
     assert set(result["eval_accuracy_by_margin"]) == {"1", "2", "3+"}
     assert sum(b["pairs"] for b in result["eval_accuracy_by_margin"].values()) == result["eval_pairs"]
     too_long = sum(max(token_lengths(_tok(tiny_policy), r)) > MAX_LENGTH for r in train)
@@ -38,6 +40,8 @@ def test_reward_job_learns_separable_preferences(tmp_path: Path, tiny_policy: Pa
     metrics = read_jsonl(tmp_path / "run" / "metrics.jsonl")
     progress = [m["progress"] for m in metrics]
     assert progress == sorted(progress) and progress[-1] == 1.0 and any("loss" in m for m in metrics)
+    held_out = [(m["step"], m["eval_accuracy"]) for m in metrics if "eval_accuracy" in m]
+    assert held_out == [(0, result["eval_start_accuracy"]), (result["global_step"], result["eval_accuracy"])]
 
     model = common.load_reward_model(str(tmp_path / "rm"))
     assert model.config.num_labels == 1 and model.config.pad_token_id == _tok(tiny_policy).pad_token_id

@@ -117,7 +117,7 @@ def _evaluated(loop, *, win_rate, **schedule_fields):
         step=1,
         snapshot=snapshot,
         inputs={"model_version_id": candidate.pk, "ref_version_id": parent.pk},
-        outputs={"result": {"win_rate": win_rate, "mean_reward": 0.2, "kl_to_parent": 0.05}},
+        outputs={"result": {"win_rate": win_rate, "mean_reward": 0.2, "kl_to_parent": 0.05, "prompts": 3}},
     )
     return project, parent, candidate, run
 
@@ -129,7 +129,8 @@ def test_the_gate_blocks_promotion_below_the_minimum_win_rate(loop):
     run.refresh_from_db()
     decision = _chain(run)
     assert decision.promoted is False and decision.ended is True
-    assert decision.decision == "win rate 0.550 < minimum 0.600: the current policy stays"
+    # The evidence is said beside the figure: on `make demo` the gate decides on 3 held-out prompts.
+    assert decision.decision == "win rate 0.550 < minimum 0.600 (on 3 held-out prompts): the current policy stays"
     assert not Run.objects.filter(kind="generate").exists()
 
 
@@ -138,7 +139,7 @@ def test_the_gate_promotes_at_or_above_the_minimum_and_generates_the_next_round(
     generate = recipe_advance(run)
     assert _current_policy(project) == candidate
     run.refresh_from_db()
-    assert _chain(run).promoted is True and "0.600 ≥ minimum 0.600" in _chain(run).decision
+    assert _chain(run).promoted is True and _chain(run).decision == "win rate 0.600 ≥ minimum 0.600 (on 3 held-out prompts)"
     assert (generate.kind, generate.schedule_id, generate.parent_run_id) == ("generate", run.schedule_id, run.pk)
     assert generate.inputs["prompts"]["which"] == "uncovered"  # never a second open comparison for a prompt
 
@@ -273,7 +274,7 @@ def test_the_run_page_shows_the_gate_decision(loop, client):
     add_member(project, user, Role.MANAGER)
     client.force_login(user)
     html = client.get(reverse("training:run-detail", args=[run.pk])).content.decode()
-    assert "not promoted — win rate 0.410 &lt; minimum 0.600: the current policy stays" in html
+    assert "not promoted — win rate 0.410 &lt; minimum 0.600 (on 3 held-out prompts): the current policy stays" in html
     assert "The chain ends here." in html
 
 

@@ -10,7 +10,7 @@ from labeling.models import Role
 from tests.factories import add_member, make_project, make_user
 from tests.training.helpers import complete_model_dir, current_policy
 from tests.training.loop_helpers import CHAIN_JOBS, rank_new_comparisons
-from training.models import ModelKind, ProjectModels, Recipe, Run, RunKind, RunStatus, Schedule
+from training.models import MetricPoint, ModelKind, ProjectModels, Recipe, Run, RunKind, RunStatus, Schedule
 from training.orchestration import run_execute
 from training.services.registry import model_version_register
 from training.services.schedules import ScheduleData, schedule_save
@@ -114,3 +114,33 @@ def test_the_run_page_warns_about_pairs_the_job_dropped(ranked, client):
     assert "Dropped 78 of 262 train pairs: longer than max_length 256 tokens (the model&#x27;s context window)" in html
     assert 'role="alert" data-testid="run-data-warning"' in html
     assert "auto: learning_rate 0.00082" in html
+
+
+def test_the_run_page_shows_held_out_accuracy_before_after_and_data_warnings_apart_from_figures(ranked, client):
+    """Seen on `make demo`: the two drop warnings (train 90, eval 6) read as "Dropped pairs 90 → 6" and "Reason …"."""
+    project, manager = ranked
+    message = "Dropped 90 of 336 train pairs: longer than max_length 256 tokens (the model's context window); they were not trained on."
+    run = Run.objects.create(project=project, kind=RunKind.REWARD, status=RunStatus.RUNNING)
+    for step, values in [
+        (0, {"dropped_pairs": 90, "split": "train", "reason": message}),
+        (0, {"dropped_pairs": 6, "split": "eval", "reason": "Dropped 6 of 24 eval pairs: longer than max_length."}),
+        (0, {"eval_accuracy": 0.5, "eval_reward_margin": 0.0}),
+        (10, {"loss": 0.7, "accuracy": 0.6}),
+        (93, {"loss": 0.2, "accuracy": 1.0}),
+    ]:
+        MetricPoint.objects.create(run=run, step=step, values=values)
+    client.force_login(manager)
+    url = reverse("training:run-detail", args=[run.pk])
+    page = client.get(url)
+    html = page.content.decode()
+    assert page.context["data_warnings"][0] == message  # while running: from the metrics
+    assert html.count('data-testid="run-data-warning"') == 2
+    names = [f.name for f in page.context["key_figures"]]
+    assert "Dropped pairs" not in names and "Reason" not in html and "Split" not in html
+    MetricPoint.objects.create(run=run, step=93, values={"eval_accuracy": 0.944, "eval_reward_margin": 2.18})
+    run.status, run.outputs = RunStatus.SUCCEEDED, {"result": {"data_warnings": [{"message": message}]}}
+    run.save()
+    page = client.get(url)
+    figures = {f.name: (f.before, f.after) for f in page.context["key_figures"]}
+    assert list(figures)[0] == "held-out pair accuracy" and figures["held-out pair accuracy"] == ("0.5", "0.944")
+    assert page.context["data_warnings"] == [message]  # finished: the result's list

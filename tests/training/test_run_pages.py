@@ -39,6 +39,18 @@ def test_key_figures_compare_first_and_last_and_know_which_way_is_better():
     ]
 
 
+def test_key_figures_leave_out_counters_that_only_grow():
+    """Seen on `make demo`: a reward run's headline said "Epoch 0.303 → 3", a generate run's "Prompts done 16 → 30",
+    a PPO run's "Clipfrac 0.324 → 0.00195" in the colour of a worse result."""
+    counters = {"epoch": [(1, 0.3), (9, 3.0)], "prompts_done": [(1, 16), (2, 30)], "episodes": [(1, 64), (9, 1024)],
+                "learning_rate": [(1, 1e-3), (9, 1e-4)], "num_tokens": [(1, 1e4), (9, 1e5)],
+                "approxkl": [(1, 0.84), (9, 2e-4)], "clipfrac": [(1, 0.32), (9, 0.002)],
+                "responses_per_s": [(1, 5.3), (2, 8.8)]}
+    assert key_figures(counters) == []
+    figures = key_figures({**counters, "eval_reward_margin": [(0, 0.0), (9, 2.2)], "loss": [(1, 1.6), (9, 0.2)]})
+    assert [f.name for f in figures] == ["Loss", "Eval reward margin"]
+
+
 def test_elapsed_and_eta_from_progress():
     now = timezone.now()
     assert timing(started=now - timedelta(seconds=60), finished=None, progress=0.25, now=now) == {"elapsed": "1 min 0 s", "eta": "3 min 0 s"}
@@ -106,3 +118,21 @@ def test_annotators_cannot_open_runs_models_or_logs(client, annotator, project, 
         assert client.get(url).status_code == 403, url
     body = client.get(reverse("labeling:project-detail", args=[project.pk])).content.decode()
     assert 'data-testid="project-loop"' not in body and version.path not in body
+
+
+def test_a_hand_started_policy_run_offers_to_evaluate_its_model_against_the_parent(project, manager, client):
+    """Seen on `make demo`: after Train now → ppo the page offered only "Make current", with no word on whether it beat its parent."""
+    from tests.training.helpers import complete_model_dir
+    from training.services.registry import model_version_register
+
+    parent = current_policy(project, "tiny-policy")
+    run = Run.objects.create(project=project, kind=RunKind.PPO, status=RunStatus.SUCCEEDED, progress=1.0)
+    candidate = model_version_register(project=project, kind="policy", name="ppo-2", path=str(complete_model_dir("ppo-2")),
+                                       parent=parent, run=run)
+    client.force_login(manager)
+    html = client.get(reverse("training:run-detail", args=[run.pk])).content.decode()
+    link = f"{reverse('training:train-now', args=[project.pk])}?kind=evaluate&amp;base={candidate.pk}"
+    assert f'href="{link}" data-testid="run-evaluate">evaluate it against tiny-policy</a>' in html
+    page = client.get(link.replace("&amp;", "&")).content.decode()
+    assert f'<option value="{candidate.pk}" selected>ppo-2</option>' in page
+    assert 'data-testid="kind-evaluate" aria-current="page"' in page

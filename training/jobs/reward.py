@@ -141,6 +141,10 @@ def main(config: RewardJobConfig) -> None:
     train_kept, eval_kept, warnings = _length_checked(config, tokenizer, model, rows)
     metrics = common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl") if config.run_dir else None
     common.report_warnings(metrics, warnings)
+    # Held-out accuracy of the untrained score head too, so the run page shows it before -> after.
+    before = pairwise_accuracy(model, tokenizer, eval_kept, max_length=config.max_length) if common.is_main_process() else {}
+    if metrics is not None and before:
+        metrics.write(0, 0.0, **{k: v for k, v in before.items() if isinstance(v, (int, float))})
     with common.atomic_output_dir(config.output_dir) as tmp:
         trainer = RewardTrainer(
             model=model,
@@ -163,6 +167,7 @@ def main(config: RewardJobConfig) -> None:
                 **auto,
                 "train_loss": train_output.training_loss,
                 "global_step": trainer.state.global_step,
+                **{k.replace("eval_", "eval_start_", 1): v for k, v in before.items()},
                 **pairwise_accuracy(final, tokenizer, eval_kept, max_length=config.max_length),
             }
     if metrics is not None and common.is_main_process():

@@ -53,15 +53,22 @@ def recipe_start(*, schedule: Schedule, user: Any = None, reason: str = "") -> R
     return train_start(project=schedule.project, request=request, user=user, schedule=schedule)
 
 
-def promotion_decide(*, schedule: Schedule, win_rate: Any) -> tuple[bool, str]:
+def _measured_on(prompts: Any) -> str:
+    """" (on 3 held-out prompts)": how much evidence the win rate is, said beside it."""
+    count = _number(prompts)
+    return f" (on {int(count)} held-out prompt{'' if count == 1 else 's'})" if count is not None else ""
+
+
+def promotion_decide(*, schedule: Schedule, win_rate: Any, prompts: Any = None) -> tuple[bool, str]:
     """Apply the evaluation gate: promote only when auto-promote is on and the win rate is high enough."""
     if not schedule.auto_promote:
         return False, "auto-promote is off: promote it by hand if you want it"
     if not isinstance(win_rate, (int, float)) or isinstance(win_rate, bool) or math.isnan(win_rate):
         return False, "the evaluation reported no win rate, so the gate cannot pass"
+    on = _measured_on(prompts)
     if win_rate >= schedule.min_win_rate:
-        return True, f"win rate {win_rate:.3f} ≥ minimum {schedule.min_win_rate:.3f}"
-    return False, f"win rate {win_rate:.3f} < minimum {schedule.min_win_rate:.3f}: the current policy stays"
+        return True, f"win rate {win_rate:.3f} ≥ minimum {schedule.min_win_rate:.3f}{on}"
+    return False, f"win rate {win_rate:.3f} < minimum {schedule.min_win_rate:.3f}{on}: the current policy stays"
 
 
 def _number(value: Any) -> float | None:
@@ -178,7 +185,7 @@ def _after_evaluate(run: Run) -> tuple[dict[str, Any], Run | None]:
     schedule = run.schedule
     result = run.outputs.get("result") or {}
     win_rate = result.get("win_rate")
-    promote, reason = promotion_decide(schedule=schedule, win_rate=win_rate)
+    promote, reason = promotion_decide(schedule=schedule, win_rate=win_rate, prompts=result.get("prompts"))
     candidate = _version(run.inputs.get("model_version_id"))
     decision = {
         "promoted": False,

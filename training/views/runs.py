@@ -50,7 +50,7 @@ def _samples(run: Run) -> list[dict[str, str]]:
 def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
     series = selectors.run_metric_series(run)
     charts = display.charted(series)
-    latest = selectors.run_latest_metrics(run)
+    latest = selectors.run_latest_metrics(run, with_warnings=False)
     return {
         "run": run,
         "project": run.project,
@@ -61,11 +61,12 @@ def run_context(request: HttpRequest, run: Run) -> dict[str, Any]:
         "latest": {k: v for k, v in latest.items() if k not in charts},
         "charts": run_charts(charts, headline=_headline(run.kind)),
         "samples": _samples(run),
+        "data_warnings": selectors.run_data_warnings(run),
         "timing": display.timing(started=run.started_at, finished=run.finished_at, progress=run.progress, now=timezone.now()),
         "log": display.clean_log(run.log_tail),
         "can_rerun": run.status in (RunStatus.FAILED, RunStatus.CANCELLED),
         "checkpoint": run_checkpoint(run) if run.status in (RunStatus.FAILED, RunStatus.CANCELLED) else None,
-        "versions": list(run.model_versions.all()),
+        "versions": list(run.model_versions.select_related("parent")),
         "chain": selectors.run_chain_step(run),
         "current_ids": selectors.current_model_ids(request.user),
     }

@@ -49,7 +49,8 @@ def train_now(request: HttpRequest, project_id: int) -> HttpResponse:
     if kind is None:
         return render_page(request, "training/train.html", context)
     data = request.POST if request.method == "POST" else None
-    form = TrainForm(data, project=project, kind=kind)
+    base = request.GET.get("base", "")  # "Evaluate it against its parent" on a run page links here with the model
+    form = TrainForm(data, project=project, kind=kind, initial={"base": int(base)} if base.isdigit() else None)
     hp_form = HyperparameterForm(data, kind=kind, prefix=HP_PREFIX)
     context.update(form=form, hp_form=hp_form)
     if request.method == "POST" and form.is_valid() and hp_form.is_valid():
