@@ -25,8 +25,21 @@ def _plan(model: type[models.Model], vendor: str) -> tuple[list[str], list[tuple
 
 def columns(model: type[models.Model], alias: str) -> str:
     """The SELECT list for all of a model's concrete columns, from table alias `alias`."""
-    names, _ = _plan(model, connection.vendor)
+    return _columns(model, alias, connection.vendor)
+
+
+@cache
+def _columns(model: type[models.Model], alias: str, vendor: str) -> str:
+    names, _ = _plan(model, vendor)
     return ", ".join(f"{alias}.{connection.ops.quote_name(name)}" for name in names)
+
+
+def one(model: type[models.Model], sql: str, params: list[Any] | dict[str, Any]) -> models.Model | None:
+    """Run a query selecting `columns(model, ...)` and return its first row as an instance, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else instance(model, row)
 
 
 def width(model: type[models.Model]) -> int:

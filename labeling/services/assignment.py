@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
+from functools import cache
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
@@ -122,15 +123,9 @@ def _comparison_with_load(comparison_id: int, now: datetime) -> tuple[Comparison
 
     Raw (rawrows.py): it runs on every claim.
     """
-    sql = (
-        f"SELECT {rawrows.columns(Response, 'r')}, {rawrows.columns(Comparison, 'c')}, {rawrows.columns(Prompt, 'p')}, "
-        f"c.ranking_count + (SELECT COUNT(*) FROM {Assignment._meta.db_table} l WHERE l.comparison_id = c.id "
-        "AND l.status = %s AND l.expires_at > %s) "
-        f"FROM {Response._meta.db_table} r JOIN {Comparison._meta.db_table} c ON c.id = r.comparison_id "
-        f"JOIN {Prompt._meta.db_table} p ON p.id = c.prompt_id WHERE r.comparison_id = %s ORDER BY r.position"
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [AssignmentStatus.ACTIVE, connection.ops.adapt_datetimefield_value(now), comparison_id])
+        params = [AssignmentStatus.ACTIVE, connection.ops.adapt_datetimefield_value(now), comparison_id]
+        cursor.execute(_content_sql(connection.vendor), params)
         rows = cursor.fetchall()
     if not rows:  # a comparison without responses: nothing to rank, but answer consistently
         comparison = Comparison.objects.select_related("prompt").get(pk=comparison_id)
@@ -146,6 +141,17 @@ def _comparison_with_load(comparison_id: int, now: datetime) -> tuple[Comparison
     cached._result_cache, cached._prefetch_done = responses, True
     comparison._prefetched_objects_cache = {"responses": cached}
     return comparison, load
+
+
+@cache
+def _content_sql(vendor: str) -> str:
+    return (
+        f"SELECT {rawrows.columns(Response, 'r')}, {rawrows.columns(Comparison, 'c')}, {rawrows.columns(Prompt, 'p')}, "
+        f"c.ranking_count + (SELECT COUNT(*) FROM {Assignment._meta.db_table} l WHERE l.comparison_id = c.id "
+        "AND l.status = %s AND l.expires_at > %s) "
+        f"FROM {Response._meta.db_table} r JOIN {Comparison._meta.db_table} c ON c.id = r.comparison_id "
+        f"JOIN {Prompt._meta.db_table} p ON p.id = c.prompt_id WHERE r.comparison_id = %s ORDER BY r.position"
+    )
 
 
 @retry_when_locked
