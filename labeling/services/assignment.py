@@ -9,6 +9,7 @@ comparisons; on SQLite the statement holds the write lock, which serialises writ
 
 from __future__ import annotations
 
+import random
 import time
 from datetime import datetime, timedelta
 from functools import cache
@@ -69,6 +70,10 @@ class _Busy(Exception):
     """Every comparison with room is locked by a concurrent claim or submit right now."""
 
 
+class _Collided(_Busy):
+    """A concurrent claim took the same comparison; this lease yielded (deleted), the other is committed."""
+
+
 @retry_when_locked
 def comparison_claim_next(*, project: Project, annotator: AbstractBaseUser) -> Assignment | None:
     """Lease the next comparison to the annotator (or renew their live lease); None when nothing is left.
@@ -79,6 +84,12 @@ def comparison_claim_next(*, project: Project, annotator: AbstractBaseUser) -> A
     for attempt in range(BUSY_RETRIES):
         try:
             return _claim_once(project, annotator)
+        except _Collided:
+            # The lease we collided with is committed, so the next claim's snapshot sees it and picks
+            # another comparison: no need to wait (a sleep here was most of a busy claim's p99).
+            # Jitter only when it keeps happening, in case both sides yielded and meet again.
+            if attempt:
+                time.sleep(random.uniform(0, 0.002 * attempt))
         except _Busy:
             time.sleep(0.01 * (attempt + 1))  # the lock holders finish in milliseconds
     return None
@@ -109,7 +120,7 @@ def _claim_once(project: Project, annotator: AbstractBaseUser) -> Assignment | N
     comparison, load = _comparison_with_load(comparison_id, now)
     if fresh and load > project.overlap:
         Assignment.objects.filter(pk=pk).delete()
-        raise _Busy
+        raise _Collided
     lease = Assignment(
         id=pk, comparison=comparison, annotator=annotator, status=AssignmentStatus.ACTIVE,
         display_order=display_order, expires_at=lease_expiry(project, now),
