@@ -119,7 +119,8 @@ def _claim_once(project: Project, annotator: AbstractBaseUser) -> Assignment | N
     pk, comparison_id, display_order, fresh = row
     comparison, load = _comparison_with_load(comparison_id, now)
     if fresh and load > project.overlap:
-        Assignment.objects.filter(pk=pk).delete()
+        with connection.cursor() as cursor:  # raw: at 32 annotators one claim in five collides
+            cursor.execute(f"DELETE FROM {Assignment._meta.db_table} WHERE id = %s", [pk])
         raise _Collided
     lease = Assignment(
         id=pk, comparison=comparison, annotator=annotator, status=AssignmentStatus.ACTIVE,
