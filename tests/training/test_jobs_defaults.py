@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.training.jobs_helpers import make_preference_rows, weights_differ, write_jsonl
-from training.jobs import common, defaults, dpo, reward
+from training.jobs import common, defaults, dpo, ppo, reward
 
 
 @pytest.mark.parametrize(("kind", "low", "high"), [("dpo", 1e-7, 1e-6), ("reward", 1e-6, 1e-5), ("ppo", 5e-7, 3e-6),
@@ -24,6 +24,31 @@ def test_a_tiny_model_gets_a_learning_rate_a_hundred_times_trl_s_and_three_epoch
     auto = defaults.recommended("dpo", parameters=150_000, context=256)
     assert auto == {"learning_rate": 8.2e-05, "num_train_epochs": 3.0, "max_length": 256}
     assert defaults.recommended("reward", parameters=150_000, context=None)["max_length"] == defaults.FALLBACK_MAX_LENGTH
+
+
+def test_an_rl_prompt_may_take_the_context_the_completion_leaves_up_to_1024_tokens() -> None:
+    tiny = defaults.recommended("ppo", parameters=150_000, context=256, completion_length=48)
+    assert tiny == {"learning_rate": 2.4e-04, "max_prompt_length": 208}
+    assert defaults.recommended("grpo", parameters=150_000, context=256, completion_length=64)["max_prompt_length"] == 192
+    # An 8B model with Llama-3's 8192 positions: the ceiling, not the context, sets the budget.
+    assert defaults.recommended("rloo", parameters=8_000_000_000, context=8192, completion_length=64) == {
+        "learning_rate": 3.5e-07, "num_train_epochs": 1.0, "max_prompt_length": 1024}
+    assert defaults.prompt_length(None, 64) == defaults.FALLBACK_MAX_LENGTH - 64
+    # No room at all: nothing is filled, and the job refuses to start (tests/training/test_rl_prompt_budget.py).
+    assert "max_prompt_length" not in defaults.recommended("ppo", parameters=150_000, context=256, completion_length=256)
+    assert "max_prompt_length" not in defaults.recommended("dpo", parameters=150_000, context=256, completion_length=48)
+
+
+def test_the_rl_prompt_budget_follows_the_job_s_own_completion_field() -> None:
+    config = ppo.PPOJobConfig(run_dir="r", output_dir="o", model="m", reward_model="rm", prompts_file="p",
+                              learning_rate=1e-5, response_length=16)
+    filled_config, filled = defaults.resolve(config, "ppo", parameters=150_000, context=256)
+    assert filled == {"max_prompt_length": 240} and filled_config.max_prompt_length == 240
+    assert defaults.describe(filled, parameters=150_000, context=256) == (
+        "auto: max_prompt_length 240 (model of 0.15M parameters, context 256 tokens)"
+    )
+    assert defaults.explain_prompt_length(256, "response_length", 16) == "the policy's context of 256 tokens less response_length 16"
+    assert defaults.explain_prompt_length(8192, "max_completion_length", 64) == "at most 1024 tokens"
 
 
 def test_the_size_read_from_disk_matches_the_loaded_model(tiny_policy: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 from tests.training.rl_helpers import brevity_reward_model, read_metrics, weights_changed, write_prompts
 from training.jobs import common
 from training.jobs.ppo import CONFIG_CLASS, SYSTEM_FIELDS, PPOJobConfig, main
+from training.jobs.rl.prompt_budget import prompt_token_ids
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM = {"run_dir": "r", "output_dir": "o", "model": "m", "reward_model": "rm", "prompts_file": "p"}
@@ -46,6 +47,37 @@ def test_bad_prompts_file_fails_with_the_line_number(tmp_path, tiny_policy):
     config = PPOJobConfig(run_dir=str(tmp_path / "run"), output_dir=str(tmp_path / "out"), model=str(tiny_policy),
                           reward_model=str(tiny_policy), prompts_file=str(prompts))
     with pytest.raises(common.JobError, match="line 2"):
+        main(config)
+    assert not (tmp_path / "out").exists()
+
+
+def test_ppo_keeps_the_end_of_a_prompt_longer_than_the_context_allows_and_says_so(tmp_path, tiny_policy):
+    prompts = write_prompts(tmp_path / "prompts.jsonl", n=3)
+    long = [{"role": "user", "content": " ".join(["The quick brown fox jumps over the lazy dog."] * 60) + " What season is warm?"}]
+    with prompts.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"prompt_id": 3, "prompt": long}) + "\n")
+    config = PPOJobConfig(run_dir=str(tmp_path / "run"), output_dir=str(tmp_path / "out"), model=str(tiny_policy),
+                          reward_model=str(tiny_policy), prompts_file=str(prompts), total_episodes=4, batch_size=4,
+                          mini_batch_size=4, ppo_epochs=1, response_length=8, learning_rate=1e-4)
+    main(config)  # one update samples all four prompts: the long one included, without indexing past 256 positions
+
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["hyperparameters"] == {"max_prompt_length": 248} and result["max_prompt_length"] == 248
+    assert result["defaults"].startswith("auto: max_prompt_length 248 ")
+    cut = len(prompt_token_ids(common.load_tokenizer(str(tiny_policy)), long)) - 248
+    assert [w["message"] for w in result["data_warnings"]] == [
+        "Truncated 1 of 4 prompts to their last 248 tokens (max_prompt_length, auto: the policy's context of 256 tokens "
+        f"less response_length 8); {cut} tokens were cut from their starts."
+    ]
+    assert {"truncated_prompts": 1, "split": "train"}.items() <= read_metrics(tmp_path / "run")[0].items()
+    assert (tmp_path / "out" / "COMPLETE").exists()
+
+
+def test_ppo_refuses_a_response_length_that_fills_the_policy_s_context(tmp_path, tiny_policy):
+    config = PPOJobConfig(run_dir=str(tmp_path / "run"), output_dir=str(tmp_path / "out"), model=str(tiny_policy),
+                          reward_model=str(tiny_policy), prompts_file=str(write_prompts(tmp_path / "p.jsonl", n=4)),
+                          response_length=256)
+    with pytest.raises(common.JobError, match="response_length: 256 does not fit the policy's context of 256 tokens"):
         main(config)
     assert not (tmp_path / "out").exists()
 

@@ -105,3 +105,25 @@ def test_rloo_completes_and_changes_the_policy(tmp_path, tiny_policy, tmp_path_f
     assert [r["step"] for r in steps] == [1, 2] and all("kl" in r for r in steps)
     assert json.loads((tmp_path / "run" / "result.json").read_text())["steps"] == 2
     assert (tmp_path / "out" / "COMPLETE").exists() and weights_changed(tiny_policy, tmp_path / "out")
+
+
+def test_grpo_keeps_the_end_of_a_prompt_longer_than_the_context_allows_and_says_so(tmp_path, tiny_policy):
+    long = " ".join(["The quick brown fox jumps over the lazy dog."] * 60) + " What is 2 plus 3?"
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt_id": i, "prompt": [{"role": "user", "content": text}], "reference": "5"}) + "\n"
+                               for i, text in enumerate(["What is 2 plus 3?", long])), encoding="utf-8")
+    grpo.main(grpo.GRPOJobConfig(
+        run_dir=str(tmp_path / "run"), output_dir=str(tmp_path / "out"), model=str(tiny_policy), reward_model="",
+        prompts_file=str(prompts), use_reward_model=False, rule_rewards=["format"], learning_rate=1e-4,
+        per_device_train_batch_size=4, num_generations=2, max_completion_length=8, max_steps=1, save_steps=0,
+    ))  # both prompts in the one step: TRL 1.16 would pass the long one whole, past the policy's 256 positions
+
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["hyperparameters"]["max_prompt_length"] == 248 and result["max_prompt_length"] == 248
+    assert "max_prompt_length 248" in result["defaults"]
+    [warning] = result["data_warnings"]
+    assert (warning["count"], warning["of"]) == (1, 2) and warning["message"].startswith(
+        "Truncated 1 of 2 prompts to their last 248 tokens (max_prompt_length, auto: the policy's context of 256 tokens "
+        "less max_completion_length 8)")
+    assert {"truncated_prompts": 1}.items() <= read_metrics(tmp_path / "run")[0].items()
+    assert (tmp_path / "out" / "COMPLETE").exists()

@@ -6,6 +6,8 @@ the job reports the values it used (result.json "hyperparameters", "defaults"). 
     learning_rate = LR_AT_1B[kind] * (1e9 / parameters) ** 0.5, clamped to [1e-7, 1e-3]
     num_train_epochs = 3 below 100M parameters, 2 below 1B, else 1
     max_length (reward, dpo) = the model's context window (1024 when its config does not say)
+    max_prompt_length (ppo, rloo, grpo) = context - the completion budget (response_length or
+        max_completion_length), at most 1024 tokens
 
 The anchors at 1B parameters are the values published recipes use for 1-8B models (TRL's DPO
 default 1e-6; reward models 1e-5; PPO 3e-6 from Huang et al. 2024; RLOO/GRPO TRL's 1e-6), and
@@ -13,6 +15,10 @@ the square-root slope lands 8B models at a third of that (DPO 3.5e-7: Zephyr-7B 
 Tulu-3-8B 5e-7). Small models need far larger steps: on the 0.15M-parameter demo policy the
 same rule gives DPO 8e-5, which learns on demo-sized data where TRL's 1e-6 does not move at
 all (figures in bench/defaults_learn.py). Small models also need more passes over a small set.
+The RL jobs sample a completion after each prompt, so a prompt may take what the context leaves
+beside the completion; the 1024 ceiling bounds rollout memory on long-context models (every
+prompt of a batch is padded to the longest), and a prompt over the limit keeps its last tokens
+and is reported (training/jobs/rl/prompt_budget.py).
 
 No Django and no torch at import: the web app reads a local model's size from its safetensors
 headers (`parameters_on_disk`) to show the value a run will use.
@@ -34,6 +40,9 @@ LR_MIN, LR_MAX = 1e-7, 1e-3
 FALLBACK_MAX_LENGTH = 1024  # when the model's config names no context window
 EPOCH_KINDS = frozenset({"reward", "dpo", "rloo", "grpo"})
 LENGTH_KINDS = frozenset({"reward", "dpo"})
+MAX_PROMPT_LENGTH = 1024  # auto prompt budget's ceiling, whatever the context
+# The config field each RL kind reserves for the completion, beside the prompt.
+COMPLETION_FIELDS: dict[str, str] = {"ppo": "response_length", "rloo": "max_completion_length", "grpo": "max_completion_length"}
 
 
 def scaled_learning_rate(kind: str, parameters: int) -> float:
@@ -50,6 +59,24 @@ def scaled_epochs(parameters: int) -> float:
     if parameters < ONE_BILLION:
         return 2.0
     return 1.0
+
+
+def prompt_length(context: int | None, completion_length: int) -> int:
+    """Return the prompt tokens that fit beside a completion in the context, at most MAX_PROMPT_LENGTH.
+
+    Zero or less when the completion alone fills the context: the job then refuses to start.
+    """
+    return min((context or FALLBACK_MAX_LENGTH) - completion_length, MAX_PROMPT_LENGTH)
+
+
+def explain_prompt_length(context: int | None, completion_field: str, completion_length: int) -> str:
+    """Say where an auto max_prompt_length came from, e.g. "the policy's context of 256 tokens less response_length 48"."""
+    room = (context or FALLBACK_MAX_LENGTH) - completion_length
+    if room > MAX_PROMPT_LENGTH:
+        return f"at most {MAX_PROMPT_LENGTH} tokens"
+    if context is None:
+        return f"{FALLBACK_MAX_LENGTH} tokens (the policy's config names no context) less {completion_field} {completion_length}"
+    return f"the policy's context of {context} tokens less {completion_field} {completion_length}"
 
 
 def parameter_count(model: Any) -> int:
@@ -89,8 +116,13 @@ def context_on_disk(model_dir: str | Path) -> int | None:
     return None
 
 
-def recommended(kind: str, *, parameters: int | None, context: int | None) -> dict[str, Any]:
-    """Return the auto values a kind's job would use for a model of this size and context."""
+def recommended(kind: str, *, parameters: int | None, context: int | None,
+                completion_length: int | None = None) -> dict[str, Any]:
+    """Return the auto values a kind's job would use for a model of this size and context.
+
+    completion_length: the RL kinds' response_length / max_completion_length, which the prompt
+    budget leaves room for.
+    """
     out: dict[str, Any] = {}
     if kind in LR_AT_1B and parameters:
         out["learning_rate"] = scaled_learning_rate(kind, parameters)
@@ -98,12 +130,15 @@ def recommended(kind: str, *, parameters: int | None, context: int | None) -> di
         out["num_train_epochs"] = scaled_epochs(parameters)
     if kind in LENGTH_KINDS:
         out["max_length"] = context or FALLBACK_MAX_LENGTH
+    if kind in COMPLETION_FIELDS and completion_length and prompt_length(context, completion_length) > 0:
+        out["max_prompt_length"] = prompt_length(context, completion_length)
     return out
 
 
 def resolve(config: Any, kind: str, *, parameters: int, context: int | None) -> tuple[Any, dict[str, Any]]:
     """Fill the config's None ("auto") fields; return (config, {field: value} of what was filled)."""
-    auto = recommended(kind, parameters=parameters, context=context)
+    completion = getattr(config, COMPLETION_FIELDS.get(kind, ""), None)
+    auto = recommended(kind, parameters=parameters, context=context, completion_length=completion)
     names = {f.name for f in dataclasses.fields(config)}
     filled = {k: v for k, v in auto.items() if k in names and getattr(config, k) is None}
     return dataclasses.replace(config, **filled), filled

@@ -81,7 +81,15 @@ def main(config: GRPOJobConfig) -> None:
 
     from training.jobs.callbacks import MetricsCallback
     from training.jobs.memory import lora_config
-    from training.jobs.rl.trl_online import ensure_new_output, load_policy, load_prompt_dataset, run_trainer, trl_kwargs
+    from training.jobs.rl.trl_online import (
+        ensure_new_output,
+        fit_prompts,
+        keep_prompt_end,
+        load_policy,
+        load_prompt_dataset,
+        run_trainer,
+        trl_kwargs,
+    )
 
     config.validate()
     ensure_new_output(config.output_dir)
@@ -90,6 +98,9 @@ def main(config: GRPOJobConfig) -> None:
         raise common.JobError("rule_rewards: 'correctness' needs prompts with a reference answer; none has one")
     work_dir = Path(config.run_dir) / "trainer"
     model, tokenizer, config, auto = load_policy(config, "grpo")
+    config, warnings = fit_prompts(config, model, tokenizer, dataset["prompt"], auto)
+    metrics = common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl")
+    common.report_warnings(metrics, warnings)
     args = GRPOConfig(
         loss_type=config.loss_type,
         scale_rewards=config.scale_rewards,
@@ -97,17 +108,17 @@ def main(config: GRPOJobConfig) -> None:
         **trl_kwargs(config, work_dir),
     )
     funcs, classes = reward_functions(config)
-    trainer = GRPOTrainer(
+    trainer = keep_prompt_end(GRPOTrainer, config.max_prompt_length)(
         model=model,
         reward_funcs=funcs,
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
         reward_processing_classes=classes,
-        callbacks=[MetricsCallback(common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl"))],
+        callbacks=[MetricsCallback(metrics)],
         peft_config=lora_config(config),
     )
-    run_trainer(trainer, config, work_dir, auto)
+    run_trainer(trainer, config, work_dir, {**auto, "max_prompt_length": config.max_prompt_length, "data_warnings": warnings})
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ class PPOJobConfig:
     max_grad_norm: float = 1.0  # global gradient-norm clip; 0 disables
     temperature: float = 0.7  # sampling temperature, also applied when recomputing log-probs
     response_length: int = 48  # most new tokens per response
-    max_prompt_length: int = 256  # prompts keep their last this-many tokens
+    max_prompt_length: int | None = None  # prompts keep their last this-many tokens; empty = the policy's context less response_length, at most 1024
     missing_eos_penalty: float = 1.0  # subtracted from the score of a response that never emits EOS
     kl_coef: float = 0.05  # beta of the per-token KL penalty (starting value when adaptive)
     adaptive_kl: bool = False  # adapt beta to keep the KL near target_kl (Ziegler et al. 2019)
@@ -62,8 +62,10 @@ class PPOJobConfig:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first out-of-range field."""
-        for name in ("total_episodes", "batch_size", "mini_batch_size", "ppo_epochs", "response_length", "max_prompt_length", "kl_horizon"):
+        for name in ("total_episodes", "batch_size", "mini_batch_size", "ppo_epochs", "response_length", "kl_horizon"):
             check_range(name, getattr(self, name), low=1, kind=int)
+        if self.max_prompt_length is not None:  # None = auto (training/jobs/defaults.py)
+            check_range("max_prompt_length", self.max_prompt_length, low=1, kind=int)
         if self.batch_size % self.mini_batch_size:
             raise ConfigError(f"mini_batch_size: must divide batch_size ({self.batch_size}), got {self.mini_batch_size}")
         if self.learning_rate is not None:  # None = auto (training/jobs/defaults.py)
@@ -104,6 +106,7 @@ class PPORun:
     update_settings: Any
     shuffle: Any  # torch.Generator for minibatch order
     auto: dict[str, Any]  # the hyperparameters chosen automatically, for result.json
+    warnings: list[dict[str, Any]]  # prompts cut to max_prompt_length, for the run and model pages
 
 
 def setup(config: PPOJobConfig) -> PPORun:
@@ -112,6 +115,7 @@ def setup(config: PPOJobConfig) -> PPORun:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from training.jobs.rl import prompt_budget
     from training.jobs.rl.models import PolicyAndValue
     from training.jobs.rl.ppo_step import UpdateSettings
     from training.jobs.rl.rollout import RolloutModels, RolloutSettings
@@ -122,6 +126,11 @@ def setup(config: PPOJobConfig) -> PPORun:
     set_seed(config.seed)  # same value-head init and prompt stream on every process
     prompts, loaded = load_prompts(config.prompts_file), load_models(config)
     config, auto = defaults.resolve_for_model(config, "ppo", loaded.policy)
+    # Long prompts keep their end: prompt + response must fit the policy's context (and the
+    # scored conversation the reward model's, below).
+    prompt_length, warnings = prompt_budget.apply(loaded.tokenizer, prompts, prompt_budget.PromptBudget(
+        config.max_prompt_length, "max_prompt_length" in auto["hyperparameters"], "response_length",
+        config.response_length, common.context_limit(loaded.ref_policy)))
     pair = PolicyAndValue(loaded.policy, loaded.value_model)
     # [N+] detail: Adam eps 1e-5 rather than 1e-8.
     optimizer = torch.optim.AdamW(pair.parameters(), lr=config.learning_rate, eps=1e-5, weight_decay=0.0)
@@ -134,15 +143,7 @@ def setup(config: PPOJobConfig) -> PPORun:
     loaded.reward_model.to(accelerator.device)
     sampler = PromptSampler(prompts, per_process=config.batch_size, rank=accelerator.process_index, world=world, seed=config.seed)
     torch.manual_seed(config.seed + 1_000 * (accelerator.process_index + 1))  # each process samples its own responses
-    # Long prompts keep their end; prompt + response must fit the policy's context, and the
-    # scored conversation the reward model's.
-    prompt_length = config.max_prompt_length
-    policy_limit = common.context_limit(loaded.ref_policy)
-    if policy_limit is not None:
-        if config.response_length >= policy_limit:
-            raise common.JobError(f"response_length: {config.response_length} does not fit the policy's context of {policy_limit} tokens")
-        prompt_length = min(prompt_length, policy_limit - config.response_length)
-    reward_length = common.effective_max_length(config.max_prompt_length + 2 * config.response_length, loaded.reward_model)
+    reward_length = common.effective_max_length(prompt_length + 2 * config.response_length, loaded.reward_model)
     models = RolloutModels(model, accelerator.unwrap_model(model).policy, loaded.ref_policy, loaded.reward_model,
                            loaded.tokenizer, loaded.reward_tokenizer)
     return PPORun(
@@ -152,7 +153,7 @@ def setup(config: PPOJobConfig) -> PPORun:
                         forward_batch_size=config.mini_batch_size),
         UpdateSettings(config.ppo_epochs, config.mini_batch_size, config.cliprange, config.cliprange_value,
                        config.vf_coef, config.temperature, config.max_grad_norm),
-        torch.Generator().manual_seed(config.seed), auto,
+        torch.Generator().manual_seed(config.seed), auto, warnings,
     )
 
 
@@ -183,6 +184,7 @@ def train(config: PPOJobConfig) -> dict[str, Any]:
 
     run = setup(config)
     writer = common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl")
+    common.report_warnings(writer, run.warnings)
     episodes_per_update = config.batch_size * run.accelerator.num_processes
     done, history, resumed_from = checkpoint.resume(run, config)
     for update in range(done + 1, run.num_updates + 1):
@@ -196,7 +198,8 @@ def train(config: PPOJobConfig) -> dict[str, Any]:
         if config.save_steps and update % config.save_steps == 0 and update < run.num_updates:
             checkpoint.save(run, config, update, history)
     save_policy(run.accelerator, run.model, run.loaded.tokenizer, config.output_dir)
-    return {**_result(history), **run.auto, "resumed_from": resumed_from}
+    return {**_result(history), **run.auto, "resumed_from": resumed_from,
+            "max_prompt_length": run.rollout_settings.max_prompt_length, "data_warnings": run.warnings}
 
 
 def _result(history: list[dict[str, float]]) -> dict[str, Any]:

@@ -42,6 +42,8 @@ def main(config: RLOOJobConfig) -> None:
     from training.jobs.memory import lora_config
     from training.jobs.rl.trl_online import (
         ensure_new_output,
+        fit_prompts,
+        keep_prompt_end,
         load_policy,
         load_prompt_dataset,
         load_reward_function,
@@ -53,19 +55,23 @@ def main(config: RLOOJobConfig) -> None:
     ensure_new_output(config.output_dir)
     work_dir = Path(config.run_dir) / "trainer"
     model, tokenizer, config, auto = load_policy(config, "rloo")
+    dataset = load_prompt_dataset(config.prompts_file)
+    config, warnings = fit_prompts(config, model, tokenizer, dataset["prompt"], auto)
+    metrics = common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl")
+    common.report_warnings(metrics, warnings)
     args = RLOOConfig(normalize_advantages=config.normalize_advantages, **trl_kwargs(config, work_dir))
     reward_model, reward_tokenizer = load_reward_function(config.reward_model)
-    trainer = RLOOTrainer(
+    trainer = keep_prompt_end(RLOOTrainer, config.max_prompt_length)(
         model=model,
         reward_funcs=reward_model,
         args=args,
-        train_dataset=load_prompt_dataset(config.prompts_file),
+        train_dataset=dataset,
         processing_class=tokenizer,
         reward_processing_classes=reward_tokenizer,
-        callbacks=[MetricsCallback(common.MetricsWriter(Path(config.run_dir) / "metrics.jsonl"))],
+        callbacks=[MetricsCallback(metrics)],
         peft_config=lora_config(config),
     )
-    run_trainer(trainer, config, work_dir, auto)
+    run_trainer(trainer, config, work_dir, {**auto, "max_prompt_length": config.max_prompt_length, "data_warnings": warnings})
 
 
 if __name__ == "__main__":

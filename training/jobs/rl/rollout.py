@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from training.jobs.rl.losses import entropy_from_logits, logprobs_of
 from training.jobs.rl.models import policy_logits, response_slice
+from training.jobs.rl.prompt_budget import prompt_token_ids
 
 Messages = list[dict[str, str]]
 
@@ -64,10 +65,7 @@ class RolloutSettings:
 def encode_prompts(tokenizer: Any, prompts: list[Messages], *, max_length: int) -> tuple[Tensor, Tensor]:
     """Render chat prompts with the generation prompt and left-pad them; keep the last max_length tokens."""
     pad_id = tokenizer.pad_token_id
-    rows = []
-    for messages in prompts:
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        rows.append(tokenizer(text, add_special_tokens=False)["input_ids"][-max_length:])
+    rows = [prompt_token_ids(tokenizer, messages)[-max_length:] for messages in prompts]  # counted in prompt_budget
     width = max(len(r) for r in rows)
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(rows), width), dtype=torch.long)

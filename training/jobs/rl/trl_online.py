@@ -7,6 +7,7 @@ template, which is how RewardTrainer rendered the pairs it learnt from.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ class OnlineJobConfig:
     gradient_accumulation_steps: int = 1  # steps accumulated before an update
     num_generations: int = 4  # completions sampled per prompt (the group the baseline is taken over)
     max_completion_length: int = 64  # most new tokens per completion
+    max_prompt_length: int | None = None  # prompts keep their last this-many tokens; empty = the policy's context less max_completion_length, at most 1024
     temperature: float = 0.7  # sampling temperature (also used for the log-probs)
     beta: float = 0.05  # KL coefficient to the starting policy; 0 drops the reference model
     epsilon: float = 0.2  # ratio clip
@@ -69,6 +71,8 @@ class OnlineJobConfig:
             raise ConfigError("max_steps: must be -1 (use epochs) or a positive number")
         for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "max_completion_length", "num_iterations", "logging_steps"):
             check_range(name, getattr(self, name), low=1, kind=int)
+        if self.max_prompt_length is not None:  # None = auto (training/jobs/defaults.py)
+            check_range("max_prompt_length", self.max_prompt_length, low=1, kind=int)
         check_range("num_generations", self.num_generations, low=2, kind=int)
         if self.per_device_train_batch_size % self.num_generations:
             raise ConfigError(f"per_device_train_batch_size: must be a multiple of num_generations ({self.num_generations})")
@@ -140,6 +144,37 @@ def load_policy(config: OnlineJobConfig, kind: str) -> tuple[Any, Any, Any, dict
     model = common.load_causal_lm(config.model, **memory.load_kwargs(config, torch.float32))
     config, auto = defaults.resolve_for_model(config, kind, model)
     return model, common.load_tokenizer(config.model), config, auto
+
+
+def fit_prompts(config: OnlineJobConfig, model: Any, tokenizer: Any, prompts: list[Any],
+                auto: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+    """Fit max_prompt_length to the policy's context and count, before training, the prompts it cuts.
+
+    Return (config with the prompt limit it trains with, data warnings for the run page).
+    """
+    from training.jobs.rl import prompt_budget
+
+    budget = prompt_budget.PromptBudget(config.max_prompt_length, "max_prompt_length" in auto["hyperparameters"],
+                                        "max_completion_length", config.max_completion_length, common.context_limit(model))
+    kept, warnings = prompt_budget.apply(tokenizer, prompts, budget)
+    return dataclasses.replace(config, max_prompt_length=kept), warnings
+
+
+def keep_prompt_end(trainer_cls: type, max_prompt_length: int) -> type:
+    """Return a subclass of a TRL trainer that keeps each prompt's last max_prompt_length tokens, as PPO does.
+
+    TRL 1.16 has no max_prompt_length: prompts reach generate() whole, and one that leaves no room
+    for the completion in the context would index past the policy's positions. Every later step
+    (vLLM or transformers generation, log-probs, loss) reads the ids returned here.
+    """
+
+    class KeepPromptEnd(trainer_cls):  # type: ignore[misc, valid-type]
+        def _tokenize_prompts(self, prompts: list) -> tuple[Any, Any, Any]:
+            prompt_ids, images, multimodal_fields = super()._tokenize_prompts(prompts)
+            return [ids[-max_prompt_length:] for ids in prompt_ids], images, multimodal_fields
+
+    KeepPromptEnd.__name__ = KeepPromptEnd.__qualname__ = trainer_cls.__name__
+    return KeepPromptEnd
 
 
 def save_trained_policy(trainer: Any, output_dir: str, config: Any = None) -> None:
