@@ -98,7 +98,7 @@ MIDDLEWARE = [
     "labeling.inputs.InputGateMiddleware",  # NUL, lone surrogates, deep JSON, huge numbers: 400 here
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "config.csp.CSPMiddleware",  # django-csp's, with the header built once (config/csp.py)
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -205,6 +205,12 @@ REST_FRAMEWORK = {
         "labeling.authentication.FastTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON bodies come parsed and checked from labeling.inputs.InputGateMiddleware (parsed once).
+    "DEFAULT_PARSER_CLASSES": [
+        "labeling.inputs.CheckedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,

@@ -17,13 +17,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import ParseError, PermissionDenied
-from rest_framework.parsers import JSONParser
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labeling import serializers as s
 from labeling.access import project_get_for_member, projects_for_user, require_manager
+from labeling.inputs import CheckedJSONParser
 from labeling.models import Comparison, Membership, Preference, Project
 from labeling.selectors import lease_for_member
 from labeling.services import (
@@ -84,7 +86,21 @@ class ProjectDetailApi(APIView):
         return Response(s.ProjectSerializer(project, context={"request": request, "roles": roles}).data)
 
 
-class ComparisonNextApi(APIView):
+class JSONAlways(DefaultContentNegotiation):
+    """Answer with the view's one renderer whatever Accept says (no Accept parsing on every request)."""
+
+    def select_renderer(self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None) -> tuple[BaseRenderer, str]:
+        return renderers[0], renderers[0].media_type
+
+
+class AnnotationLoopApi(APIView):
+    """The annotation loop's endpoints, run on every claim and submit: JSON only (no browsable page)."""
+
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONAlways
+
+
+class ComparisonNextApi(AnnotationLoopApi):
     @extend_schema(
         request=None,
         responses={200: s.ClaimedComparisonSerializer, 204: OpenApiResponse(description="Nothing left for you."), 404: NOT_FOUND},
@@ -102,8 +118,8 @@ def _wants_next(request: Request) -> bool:
     return request.query_params.get("next", "true").strip().lower() not in {"0", "false", "no", "off"}
 
 
-class ComparisonRankingApi(APIView):
-    parser_classes = [JSONParser]  # bodies over DATA_UPLOAD_MAX_MEMORY_SIZE get a 413 (api_errors)
+class ComparisonRankingApi(AnnotationLoopApi):
+    parser_classes = [CheckedJSONParser]  # bodies over DATA_UPLOAD_MAX_MEMORY_SIZE get a 413 (api_errors)
 
     @extend_schema(
         request=s.RankingRequestSerializer,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from labeling import serializers as s
 from labeling.access import project_get_for_member, require_manager
 from labeling.api import ERROR, NOT_FOUND, _error
+from labeling.inputs import CheckedJSONParser
 from labeling.services import ImportValidationError, prompts_import
 from labeling.services.import_staging import import_preview, mapping_parse, request_source, staged_discard
 
@@ -37,7 +38,7 @@ def _options(data: Any) -> dict[str, Any]:
 
 
 class ProjectImportPreviewApi(APIView):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, CheckedJSONParser]
 
     @extend_schema(
         request={"multipart/form-data": s.ImportRequestSerializer, "application/json": s.ImportRequestSerializer},
@@ -63,7 +64,7 @@ class ProjectImportPreviewApi(APIView):
 
 class ProjectImportApi(APIView):
     # JSON bodies are capped by DATA_UPLOAD_MAX_MEMORY_SIZE (413 beyond); larger imports go as a file.
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, CheckedJSONParser]
 
     @extend_schema(
         request={"multipart/form-data": s.ImportRequestSerializer, "application/json": s.ImportRequestSerializer},

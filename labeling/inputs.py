@@ -3,7 +3,8 @@
 PostgreSQL cannot store NUL in text or JSON, and a lone surrogate ("\\ud800", legal in JSON,
 not in Unicode) cannot be encoded as UTF-8, so either one fails far from where it came in
 (an admin page, an export, a generate run). Everything is checked here, at the door:
-`InputGateMiddleware` checks query strings, form fields and JSON bodies of every request;
+`InputGateMiddleware` checks query strings, form fields and JSON bodies of every request (and
+keeps a checked JSON body for `CheckedJSONParser`, so an API view does not parse it again);
 imports check each row with `check_value` so the error names the line. The defensive half, for
 text stored before the gate existed or made by a model: `SafeJSONField` (prompt messages and
 tags read back clean) and `safe_text` (generated responses are stored clean).
@@ -21,6 +22,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
+from rest_framework.parsers import JSONParser
 
 MAX_JSON_DEPTH = 64  # the deepest real body (an import row's messages) is 4 levels
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # what both databases store in a bigint
@@ -182,9 +184,12 @@ def check_request(request: HttpRequest) -> None:
             return  # the view answers 413 with its own message
         if body.strip():
             try:
-                check_value(json_loads(body))
+                value = json_loads(body)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 return  # not JSON at all: the parser of the view says so
+            check_value(value)
+            if (request.encoding or "utf-8").lower().replace("-", "") == "utf8":  # json_loads read it as UTF-8 too
+                request.checked_json = value  # CheckedJSONParser hands it to the view: parsed once
     elif request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         try:
             _check_params(_form_fields(request), numbers=False)
@@ -228,3 +233,20 @@ class InputGateMiddleware:
         except InputRefused as error:
             return _refusal(request, error)
         return self.get_response(request)
+
+
+class CheckedJSONParser(JSONParser):
+    """DRF's JSON parser, answering with the body InputGateMiddleware already parsed and checked.
+
+    Without the gate's value (the middleware absent, a body it left to the view) it parses as DRF does.
+    """
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+        request = (parser_context or {}).get("request")
+        checked = getattr(getattr(request, "_request", None), "checked_json", _UNCHECKED)
+        if checked is not _UNCHECKED:
+            return checked
+        return super().parse(stream, media_type, parser_context)
+
+
+_UNCHECKED = object()

@@ -7,41 +7,65 @@ converters the ORM applies (JSON text to lists, SQLite's text dates to datetimes
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+
+
+@dataclass(frozen=True)
+class _Plan:
+    columns: list[str]
+    attnames: list[str]
+    conversions: list[tuple[int, Any, list]]  # (position, column expression, converters), only where there are any
 
 
 @cache
-def _plan(model: type[models.Model], vendor: str) -> tuple[list[str], list[tuple[models.Field, Any, list]]]:
+def _plan(model: type[models.Model], vendor: str) -> _Plan:
     fields = list(model._meta.concrete_fields)
-    plan = []
-    for field in fields:
+    conversions = []
+    for n, field in enumerate(fields):
         col = field.get_col(model._meta.db_table)
-        plan.append((field, col, connection.ops.get_db_converters(col) + field.get_db_converters(connection)))
-    return [f.column for f in fields], plan
+        converters = connection.ops.get_db_converters(col) + field.get_db_converters(connection)
+        if converters:
+            conversions.append((n, col, converters))
+    return _Plan([f.column for f in fields], [f.attname for f in fields], conversions)
 
 
 def columns(model: type[models.Model], alias: str) -> str:
     """The SELECT list for all of a model's concrete columns, from table alias `alias`."""
-    names, _ = _plan(model, connection.vendor)
-    return ", ".join(f"{alias}.{connection.ops.quote_name(name)}" for name in names)
+    return _columns(model, alias, connection.vendor)
+
+
+@cache
+def _columns(model: type[models.Model], alias: str, vendor: str) -> str:
+    return ", ".join(f"{alias}.{connection.ops.quote_name(name)}" for name in _plan(model, vendor).columns)
+
+
+def one(model: type[models.Model], sql: str, params: list[Any] | dict[str, Any]) -> models.Model | None:
+    """Run a query selecting `columns(model, ...)` and return its first row as an instance, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else instance(model, row)
 
 
 def width(model: type[models.Model]) -> int:
-    return len(_plan(model, connection.vendor)[0])
+    return len(_plan(model, connection.vendor).columns)
 
 
 def instance(model: type[models.Model], values: tuple[Any, ...] | list[Any]) -> models.Model:
     """Build a saved instance from its columns' raw values (in `columns` order)."""
-    names, plan = _plan(model, connection.vendor)
-    converted = []
-    for (_field, col, converters), value in zip(plan, values, strict=True):
+    db = connections[DEFAULT_DB_ALIAS]  # the thread's wrapper, looked up once (the proxy looks it up per attribute)
+    plan = _plan(model, db.vendor)
+    if len(values) != len(plan.columns):
+        raise ValueError(f"{model.__name__}: {len(values)} values for {len(plan.columns)} columns")
+    converted = list(values)
+    for n, col, converters in plan.conversions:
         for convert in converters:
-            value = convert(value, col, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f, _, _ in plan], converted)
+            converted[n] = convert(converted[n], col, db)
+    return model.from_db(db.alias, plan.attnames, converted)
 
 
 def split(row: tuple[Any, ...], *models_: type[models.Model]) -> tuple[list[models.Model], tuple[Any, ...]]:

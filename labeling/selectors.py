@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cache
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
@@ -34,17 +35,8 @@ def lease_for_member(*, user: AbstractBaseUser, comparison_id: int) -> Assignmen
     ranking's lease check; None means either no lease or no membership (the caller then tells
     404 from 409 the slow way).
     """
-    sql = (
-        f"SELECT {rawrows.columns(Assignment, 'a')}, {rawrows.columns(Comparison, 'c')}, {rawrows.columns(Project, 'p')} "
-        f"FROM {Assignment._meta.db_table} a JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id "
-        f"JOIN {Project._meta.db_table} p ON p.id = c.project_id WHERE a.comparison_id = %s AND a.annotator_id = %s"
-    )
-    params = [comparison_id, user.pk]
-    if not user.is_staff:
-        sql += f" AND EXISTS (SELECT 1 FROM {Membership._meta.db_table} m WHERE m.project_id = p.id AND m.user_id = %s)"
-        params.append(user.pk)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_lease_sql(connection.vendor, staff=user.is_staff), {"comparison": comparison_id, "user": user.pk})
         row = cursor.fetchone()
     if row is None:
         return None
@@ -52,6 +44,19 @@ def lease_for_member(*, user: AbstractBaseUser, comparison_id: int) -> Assignmen
     comparison.project = project
     lease.comparison = comparison
     return lease
+
+
+@cache
+def _lease_sql(vendor: str, *, staff: bool) -> str:
+    sql = (
+        f"SELECT {rawrows.columns(Assignment, 'a')}, {rawrows.columns(Comparison, 'c')}, {rawrows.columns(Project, 'p')} "
+        f"FROM {Assignment._meta.db_table} a JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id "
+        f"JOIN {Project._meta.db_table} p ON p.id = c.project_id "
+        "WHERE a.comparison_id = %(comparison)s AND a.annotator_id = %(user)s"
+    )
+    if staff:
+        return sql
+    return sql + f" AND EXISTS (SELECT 1 FROM {Membership._meta.db_table} m WHERE m.project_id = p.id AND m.user_id = %(user)s)"
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ comparisons; on SQLite the statement holds the write lock, which serialises writ
 
 from __future__ import annotations
 
+import random
 import time
 from datetime import datetime, timedelta
+from functools import cache
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
@@ -68,6 +70,10 @@ class _Busy(Exception):
     """Every comparison with room is locked by a concurrent claim or submit right now."""
 
 
+class _Collided(_Busy):
+    """A concurrent claim took the same comparison; this lease yielded (deleted), the other is committed."""
+
+
 @retry_when_locked
 def comparison_claim_next(*, project: Project, annotator: AbstractBaseUser) -> Assignment | None:
     """Lease the next comparison to the annotator (or renew their live lease); None when nothing is left.
@@ -78,6 +84,12 @@ def comparison_claim_next(*, project: Project, annotator: AbstractBaseUser) -> A
     for attempt in range(BUSY_RETRIES):
         try:
             return _claim_once(project, annotator)
+        except _Collided:
+            # The lease we collided with is committed, so the next claim's snapshot sees it and picks
+            # another comparison: no need to wait (a sleep here was most of a busy claim's p99).
+            # Jitter only when it keeps happening, in case both sides yielded and meet again.
+            if attempt:
+                time.sleep(random.uniform(0, 0.002 * attempt))
         except _Busy:
             time.sleep(0.01 * (attempt + 1))  # the lock holders finish in milliseconds
     return None
@@ -107,8 +119,9 @@ def _claim_once(project: Project, annotator: AbstractBaseUser) -> Assignment | N
     pk, comparison_id, display_order, fresh = row
     comparison, load = _comparison_with_load(comparison_id, now)
     if fresh and load > project.overlap:
-        Assignment.objects.filter(pk=pk).delete()
-        raise _Busy
+        with connection.cursor() as cursor:  # raw: at 32 annotators one claim in five collides
+            cursor.execute(f"DELETE FROM {Assignment._meta.db_table} WHERE id = %s", [pk])
+        raise _Collided
     lease = Assignment(
         id=pk, comparison=comparison, annotator=annotator, status=AssignmentStatus.ACTIVE,
         display_order=display_order, expires_at=lease_expiry(project, now),
@@ -122,15 +135,9 @@ def _comparison_with_load(comparison_id: int, now: datetime) -> tuple[Comparison
 
     Raw (rawrows.py): it runs on every claim.
     """
-    sql = (
-        f"SELECT {rawrows.columns(Response, 'r')}, {rawrows.columns(Comparison, 'c')}, {rawrows.columns(Prompt, 'p')}, "
-        f"c.ranking_count + (SELECT COUNT(*) FROM {Assignment._meta.db_table} l WHERE l.comparison_id = c.id "
-        "AND l.status = %s AND l.expires_at > %s) "
-        f"FROM {Response._meta.db_table} r JOIN {Comparison._meta.db_table} c ON c.id = r.comparison_id "
-        f"JOIN {Prompt._meta.db_table} p ON p.id = c.prompt_id WHERE r.comparison_id = %s ORDER BY r.position"
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [AssignmentStatus.ACTIVE, connection.ops.adapt_datetimefield_value(now), comparison_id])
+        params = [AssignmentStatus.ACTIVE, connection.ops.adapt_datetimefield_value(now), comparison_id]
+        cursor.execute(_content_sql(connection.vendor), params)
         rows = cursor.fetchall()
     if not rows:  # a comparison without responses: nothing to rank, but answer consistently
         comparison = Comparison.objects.select_related("prompt").get(pk=comparison_id)
@@ -146,6 +153,17 @@ def _comparison_with_load(comparison_id: int, now: datetime) -> tuple[Comparison
     cached._result_cache, cached._prefetch_done = responses, True
     comparison._prefetched_objects_cache = {"responses": cached}
     return comparison, load
+
+
+@cache
+def _content_sql(vendor: str) -> str:
+    return (
+        f"SELECT {rawrows.columns(Response, 'r')}, {rawrows.columns(Comparison, 'c')}, {rawrows.columns(Prompt, 'p')}, "
+        f"c.ranking_count + (SELECT COUNT(*) FROM {Assignment._meta.db_table} l WHERE l.comparison_id = c.id "
+        "AND l.status = %s AND l.expires_at > %s) "
+        f"FROM {Response._meta.db_table} r JOIN {Comparison._meta.db_table} c ON c.id = r.comparison_id "
+        f"JOIN {Prompt._meta.db_table} p ON p.id = c.prompt_id WHERE r.comparison_id = %s ORDER BY r.position"
+    )
 
 
 @retry_when_locked

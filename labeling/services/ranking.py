@@ -1,10 +1,10 @@
 """Storing rankings and deriving their pairwise preferences, in one transaction.
 
 A ranking needs the annotator's own lease on the comparison. On a live lease it is stored in
-one statement (PostgreSQL) or one short transaction (SQLite) that marks the lease submitted,
-counts the ranking and inserts it with its pairs. A ranking submitted after its lease expired
-is stored if the comparison still has room for it (rankings plus other annotators' live leases
-below the overlap): the late-lease rule. Otherwise, and for a comparison never leased to the
+one statement (PostgreSQL) or one short transaction (SQLite), both raw SQL in lease_sql.py,
+that marks the lease submitted, counts the ranking and inserts it with its pairs. A ranking
+submitted after its lease expired is stored if the comparison still has room for it (rankings
+plus other annotators' live leases below the overlap): the late-lease rule. Otherwise, and for a comparison never leased to the
 annotator or one they skipped, it is refused with RankingConflict, which the UI and API show
 (HTTP 409) with the reason, so nothing is lost silently.
 """
@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from labeling.hooks import ranking_hooks
 from labeling.models import Assignment, AssignmentStatus, Comparison, Preference, Project, Ranking
-from labeling.services.lease_sql import store_ranking_row
+from labeling.services.lease_sql import store_ranking_row, store_ranking_rows_sqlite
 from labeling.services.ranking_input import (
     MAX_NOTE_CHARS,
     MAX_TIME_SPENT_MS,
@@ -177,17 +177,18 @@ def _store_on_live_lease(
     }
     pairs = preferences_from_order(clean.order, strength=clean.strength)
     overlap = comparison.project.overlap
+    args = {
+        "lease_id": lease.pk, "comparison_id": comparison.pk, "overlap": overlap, "annotator_id": annotator.pk,
+        "now": now, "live_after": now + LIVE_MARGIN, "fields": fields, "pairs": pairs,
+    }
     try:
         if connection.vendor == "postgresql":
             # Alone (autocommit) the statement is atomic by itself; inside a caller's transaction a
             # savepoint keeps a failed statement from aborting that transaction.
             with transaction.atomic() if connection.in_atomic_block else nullcontext():
-                pk = store_ranking_row(
-                    lease_id=lease.pk, comparison_id=comparison.pk, overlap=overlap, annotator_id=annotator.pk,
-                    now=now, live_after=now + LIVE_MARGIN, fields=fields, pairs=pairs,
-                )
+                pk = store_ranking_row(**args)
         else:
-            pk = _store_in_transaction(comparison.pk, overlap, annotator, lease, fields, pairs, now)
+            pk = store_ranking_rows_sqlite(**args)
     except IntegrityError:
         return None
     if pk is None:
@@ -198,25 +199,6 @@ def _store_on_live_lease(
     )
     ranking._state.adding, ranking._state.db = False, connection.alias
     return ranking
-
-
-def _store_in_transaction(
-    comparison_id: int, overlap: int, annotator: AbstractBaseUser, lease: Assignment,
-    fields: dict[str, Any], pairs: list[tuple[int, int, float]], now: datetime,
-) -> int | None:
-    """SQLite: the same writes as the PostgreSQL statement, in one IMMEDIATE transaction (four statements)."""
-    with transaction.atomic():
-        taken = Assignment.objects.filter(
-            pk=lease.pk, status=AssignmentStatus.ACTIVE, expires_at__gt=now + LIVE_MARGIN
-        ).update(status=AssignmentStatus.SUBMITTED, expires_at=now, updated_at=now)
-        if not taken:
-            return None
-        ranking = Ranking.objects.create(
-            comparison_id=comparison_id, annotator=annotator, display_order=lease.display_order, **fields
-        )
-        _write_preferences(ranking, pairs)
-        _count_ranking(comparison_id, overlap)
-    return ranking.pk
 
 
 def _submit_under_lock(

@@ -294,6 +294,14 @@ def test_schema_and_offline_docs_are_served(api):
     assert b"cdn.jsdelivr" not in docs.content and b"unpkg" not in docs.content
 
 
+def test_the_annotation_loop_answers_json_whatever_the_client_accepts(api, project):
+    make_comparison(project)
+    claimed = api.post(f"/api/projects/{project.pk}/comparisons/next/", HTTP_ACCEPT="text/html")
+    assert claimed.status_code == 200 and claimed["Content-Type"] == "application/json"
+    stored = api.post(f"/api/comparisons/{claimed.json()['id']}/ranking/?next=false", {"order": best_first(claimed.json())}, format="json", HTTP_ACCEPT="application/xml")
+    assert stored.status_code == 201 and stored.json()["next"] is None
+
+
 def test_complete_comparisons_count_in_the_project(api, project):
     make_comparison(project)
     body = claim(api, project)

@@ -6,6 +6,7 @@ Runs on SQLite and PostgreSQL alike: PostgreSQL is where NUL and surrogates used
 from __future__ import annotations
 
 import json
+from unittest import mock
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -76,6 +77,20 @@ def test_ranking_api_refuses_bad_text_naming_the_field(api, project, field, valu
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == field
     assert response.json()["detail"].startswith(f"{field}: contains")
     assert Ranking.objects.count() == 0
+
+
+def test_a_json_body_is_parsed_once_by_the_gate_and_handed_to_the_view(api, project):
+    body = claimed(api, project)
+    with mock.patch("rest_framework.parsers.json.load", side_effect=AssertionError("parsed twice")):
+        response = api.post(f"/api/comparisons/{body['id']}/ranking/", {"order": [[r["id"]] for r in body["responses"]], "note": "fine"}, format="json")
+    assert response.status_code == 201 and Ranking.objects.get().note == "fine"
+
+
+def test_a_body_in_another_charset_is_still_parsed_as_it_declares(api, project):
+    body = claimed(api, project)
+    data = json.dumps({"order": [[r["id"]] for r in body["responses"]], "note": "café"}, ensure_ascii=False).encode("latin-1")
+    response = api.post(f"/api/comparisons/{body['id']}/ranking/", data=data, content_type="application/json; charset=latin-1")
+    assert response.status_code == 201 and Ranking.objects.get().note == "café"
 
 
 def test_ranking_form_with_nul_in_the_note_is_a_400_page(client, annotator, project):

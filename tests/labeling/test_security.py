@@ -112,6 +112,13 @@ def test_every_page_carries_a_strict_content_security_policy(db):
         assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, url
 
 
+def test_the_policy_header_follows_the_settings(db, settings):
+    assert "img-src 'self' data:" in Client().get("/login/").headers["Content-Security-Policy"]
+    settings.CONTENT_SECURITY_POLICY = {"EXCLUDE_URL_PREFIXES": ["/api/"], "DIRECTIVES": {"default-src": ["'self'"], "img-src": ["https://img.example"]}}
+    assert "img-src https://img.example" in Client().get("/login/").headers["Content-Security-Policy"]
+    assert "Content-Security-Policy" not in Client().get("/api/projects/").headers
+
+
 def test_api_docs_run_no_inline_script(db):
     client = Client()
     client.force_login(make_user())
