@@ -45,11 +45,15 @@ test: venv
 	$(MAKE) test-sqlite
 	$(MAKE) test-postgres
 
+# Two pytest-xdist workers: most of the suite's time is single-threaded job processes (OMP_NUM_THREADS=1),
+# so a second worker uses the second core. Each worker has its own test database and tiny policy.
+TEST_WORKERS ?= 2
+
 test-sqlite:
-	DEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider
+	DEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 test-postgres:
-	DEBUG=1 DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider -m "not e2e and not slow"
+	DEBUG=1 DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not e2e and not slow"
 
 lint: venv
 	$(BIN)/ruff check .

@@ -122,16 +122,24 @@ def _evaluated(loop, *, win_rate, **schedule_fields):
     return project, parent, candidate, run
 
 
-def test_the_gate_blocks_promotion_below_the_minimum_win_rate(loop):
+def test_the_gate_blocks_promotion_below_the_minimum_win_rate_and_the_loop_goes_on_from_the_current_policy(loop):
     project, parent, candidate, run = _evaluated(loop, win_rate=0.55, generate_next=True)
-    assert recipe_advance(run) is None
+    generate = recipe_advance(run)
     assert _current_policy(project) == parent
     run.refresh_from_db()
     decision = _chain(run)
-    assert decision.promoted is False and decision.ended is True
+    assert decision.promoted is False and decision.ended is False
     # The evidence is said beside the figure: on `make demo` the gate decides on 3 held-out prompts.
     assert decision.decision == "win rate 0.550 < minimum 0.600 (on 3 held-out prompts): the current policy stays"
-    assert not Run.objects.filter(kind="generate").exists()
+    # The next round still comes, from the policy that stayed: an unattended loop never waits forever.
+    assert (generate.kind, generate.schedule_id, generate.parent_run_id) == ("generate", run.schedule_id, run.pk)
+    assert decision.next_run == generate
+
+
+def test_a_refused_candidate_without_generate_next_ends_the_chain(loop):
+    project, parent, candidate, run = _evaluated(loop, win_rate=0.1, generate_next=False)
+    assert recipe_advance(run) is None
+    assert _chain(run).ended is True and not Run.objects.filter(kind="generate").exists()
 
 
 def test_the_gate_promotes_at_or_above_the_minimum_and_generates_the_next_round(loop):

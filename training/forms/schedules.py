@@ -45,7 +45,8 @@ class ScheduleForm(forms.Form):
     generate_next = forms.BooleanField(
         required=False,
         label="Generate the next round",
-        help_text="After a promotion, sample new comparisons from the new policy.",
+        help_text="After each evaluation, sample new comparisons from the current policy (the new one when it was "
+        "promoted), so the loop goes on collecting when the gate keeps the old policy.",
     )
     enabled = forms.BooleanField(required=False, initial=True)
     config = forms.JSONField(

@@ -181,7 +181,7 @@ def _after_sft(run: Run) -> tuple[dict[str, Any], Run | None]:
 
 
 def _after_evaluate(run: Run) -> tuple[dict[str, Any], Run | None]:
-    """Promote the candidate when the gate passes; then generate the next round if the schedule says so."""
+    """Promote the candidate when the gate passes; then, if the schedule says so, generate the next round from the current policy."""
     schedule = run.schedule
     result = run.outputs.get("result") or {}
     win_rate = result.get("win_rate")
@@ -196,18 +196,19 @@ def _after_evaluate(run: Run) -> tuple[dict[str, Any], Run | None]:
     }
     if promote and candidate is None:
         decision["decision"] = "the evaluated model no longer exists"
-        return decision, None
-    if not promote:
-        return decision, None
-    model_promote(version=candidate)
-    decision["promoted"] = True
+    elif promote:
+        model_promote(version=candidate)
+        decision["promoted"] = True
     if not schedule.generate_next:
         return decision, None
+    # The loop keeps collecting when the gate keeps the old policy: the next round comes from the
+    # current policy either way, and its rankings are what the next chain trains on. Without it an
+    # unattended loop whose candidate lost once would wait forever for new preferences.
     return decision, _try_start(decision, lambda: _generate_next(run))
 
 
 def _generate_next(run: Run) -> Run:
-    """Queue a generate round from the newly promoted policy, as the chain's last step."""
+    """Queue a generate round from the current policy (the new one when it was promoted), as the chain's last step."""
     schedule = run.schedule
     choice = (schedule.config or {}).get(GENERATE_PROMPTS_KEY) or {}
     generate = generation_round_start(
