@@ -46,14 +46,15 @@ test: venv
 	$(MAKE) test-postgres
 
 # Two pytest-xdist workers: most of the suite's time is single-threaded job processes (OMP_NUM_THREADS=1),
-# so a second worker uses the second core. Each worker has its own test database and tiny policy.
+# so a second worker uses the second core. Each worker has its own test database and tiny policy. Tests go
+# out one at a time, the minutes-long `heavy` ones first (tests/conftest.py), so no worker finishes last with one.
 TEST_WORKERS ?= 2
 
 test-sqlite:
-	DEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
+	DEBUG=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --maxschedchunk 1
 
 test-postgres:
-	DEBUG=1 DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not e2e and not slow"
+	DEBUG=1 DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --maxschedchunk 1 -m "not e2e and not slow"
 
 lint: venv
 	$(BIN)/ruff check .

@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from accounts.models import LoginThrottle
 from tests.factories import make_user
+from tests.processes import live_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,18 +30,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def server(transactional_db, tmp_path):
     """Serve the app from 2 gunicorn worker processes (4 threads each) on the test database."""
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DEBUG": "1", "DATABASE_URL": _database_url(),
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DEBUG": "1", "DATABASE_URL": live_database_url(),
            "PREFLOOP_DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "WARNING"}
     gunicorn = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "2", "--threads", "4",
                 "--bind", f"127.0.0.1:{port}", "--preload", "--timeout", "60"]

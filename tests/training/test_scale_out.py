@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection  # noqa: F401 - read by the skipif condition below
 
 from tests.factories import make_project
+from tests.processes import live_database_url
 from tests.training.helpers import current_policy, fake_jobs  # noqa: F401 - fixture
 from training.models import Run, RunStatus
 from training.services.runs import run_create
@@ -36,14 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 def _start_worker(ledger: Path) -> subprocess.Popen:
     env = {
-        **os.environ, "DJANGO_SETTINGS_MODULE": "tests.training.worker_settings", "DATABASE_URL": _database_url(),
+        **os.environ, "DJANGO_SETTINGS_MODULE": "tests.training.worker_settings", "DATABASE_URL": live_database_url(),
         "PREFLOOP_DATA_DIR": str(settings.DATA_DIR), "PREFLOOP_TEST_LEDGER": str(ledger), "DEBUG": "1",
         "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING",
     }
