@@ -35,7 +35,7 @@ DEMO_PROMPTS = ROOT / "labeling" / "fixtures" / "demo_prompts.jsonl"
 OLD_DEFAULTS: dict[str, dict[str, Any]] = {
     "reward": {"learning_rate": 1e-4, "num_train_epochs": 1.0, "max_length": 1024},
     "dpo": {"learning_rate": 1e-6, "num_train_epochs": 1.0, "max_length": 1024},
-    "ppo": {"learning_rate": 3e-6},
+    "ppo": {"learning_rate": 3e-6, "total_episodes": 1024},
     "rloo": {"learning_rate": 1e-6, "num_train_epochs": 1.0},
     "grpo": {"learning_rate": 1e-6, "num_train_epochs": 1.0},
 }

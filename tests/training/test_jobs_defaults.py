@@ -51,6 +51,16 @@ def test_the_rl_prompt_budget_follows_the_job_s_own_completion_field() -> None:
     assert defaults.explain_prompt_length(8192, "max_completion_length", 64) == "at most 1024 tokens"
 
 
+def test_ppo_samples_eight_passes_over_a_small_prompt_set_and_1024_episodes_over_a_large_one() -> None:
+    assert [defaults.ppo_total_episodes(n) for n in (4, 32, 42, 128, 10_000)] == [256, 256, 336, 1024, 1024]
+    report = {"hyperparameters": {"learning_rate": 2.5e-4}, "defaults": "auto: learning_rate 0.00025 (model of 0.15M parameters)"}
+    added = defaults.add_auto(report, "total_episodes", 336, "42 prompts")
+    assert added["hyperparameters"] == {"learning_rate": 2.5e-4, "total_episodes": 336}
+    assert added["defaults"] == "auto: total_episodes 336 (42 prompts), learning_rate 0.00025 (model of 0.15M parameters)"
+    explicit = {"hyperparameters": {}, "defaults": "all hyperparameters were set explicitly"}
+    assert defaults.add_auto(explicit, "total_episodes", 256, "4 prompts")["defaults"] == "auto: total_episodes 256 (4 prompts)"
+
+
 def test_the_size_read_from_disk_matches_the_loaded_model(tiny_policy: Path) -> None:
     model = common.load_causal_lm(str(tiny_policy))
     assert defaults.parameters_on_disk(tiny_policy) == defaults.parameter_count(model)

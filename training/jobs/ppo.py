@@ -12,6 +12,7 @@ training/jobs/rl/losses.py. Runs unchanged on CPU, one GPU, or under `torchrun` 
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ class PPOJobConfig:
     model: str  # system: starting policy; also the frozen reference
     reward_model: str  # system: sequence-classification reward model (num_labels=1)
     prompts_file: str  # system: JSONL rows {"prompt_id", "prompt": [messages], "reference"}
-    total_episodes: int = 1024  # responses sampled over the whole run, all processes together
+    total_episodes: int | None = None  # responses sampled over the whole run, all processes together; empty = 8 passes over the prompts, 256-1024
     batch_size: int = 16  # prompts sampled per update, per process
     mini_batch_size: int = 4  # episodes per gradient step; must divide batch_size
     ppo_epochs: int = 4  # passes over each batch of rollouts
@@ -62,10 +63,10 @@ class PPOJobConfig:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first out-of-range field."""
-        for name in ("total_episodes", "batch_size", "mini_batch_size", "ppo_epochs", "response_length", "kl_horizon"):
-            check_range(name, getattr(self, name), low=1, kind=int)
-        if self.max_prompt_length is not None:  # None = auto (training/jobs/defaults.py)
-            check_range("max_prompt_length", self.max_prompt_length, low=1, kind=int)
+        for name in ("total_episodes", "batch_size", "mini_batch_size", "ppo_epochs", "response_length",
+                     "max_prompt_length", "kl_horizon"):
+            if getattr(self, name) is not None:  # None = auto (training/jobs/defaults.py)
+                check_range(name, getattr(self, name), low=1, kind=int)
         if self.batch_size % self.mini_batch_size:
             raise ConfigError(f"mini_batch_size: must divide batch_size ({self.batch_size}), got {self.mini_batch_size}")
         if self.learning_rate is not None:  # None = auto (training/jobs/defaults.py)
@@ -126,6 +127,9 @@ def setup(config: PPOJobConfig) -> PPORun:
     set_seed(config.seed)  # same value-head init and prompt stream on every process
     prompts, loaded = load_prompts(config.prompts_file), load_models(config)
     config, auto = defaults.resolve_for_model(config, "ppo", loaded.policy)
+    if config.total_episodes is None:
+        config = dataclasses.replace(config, total_episodes=defaults.ppo_total_episodes(len(prompts)))
+        auto = defaults.add_auto(auto, "total_episodes", config.total_episodes, f"{len(prompts)} prompts")
     # Long prompts keep their end: prompt + response must fit the policy's context (and the
     # scored conversation the reward model's, below).
     prompt_length, warnings = prompt_budget.apply(loaded.tokenizer, prompts, prompt_budget.PromptBudget(
