@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from tests.factories import make_project, make_prompt, make_user
 from tests.training.helpers import complete_model_dir, current_policy, fake_jobs  # noqa: F401 - fixture
-from training.models import MetricPoint, ProjectModels, Run, RunStatus
+from training.models import MetricPoint, ProjectModels, Run, RunStatus, Schedule
 from training.orchestration import run_execute
 from training.services.registry import model_version_register
 from training.services.runs import run_create
@@ -166,3 +166,15 @@ def settings_runs_dir() -> str:
     from django.conf import settings
 
     return str(settings.RUNS_DIR)
+
+
+def test_the_runs_page_says_who_started_each_run_a_person_or_a_schedule(client, project, manager):
+    schedule = Schedule.objects.create(project=project, every_n_preferences=10)
+    by_hand = run_create(project=project, kind="generate", config={}, user=manager)
+    by_schedule = run_create(project=project, kind="dpo", config={}, schedule=schedule)
+    client.force_login(manager)
+    html = client.get(reverse("training:run-list", args=[project.pk])).content.decode()
+    rows = {m.group(1): m.group(2) for m in re.finditer(r'href="/training/runs/(\d+)/">#\d+</a></td>(.*?)</tr>', html, re.S)}
+    assert manager.username in rows[str(by_hand.pk)]
+    assert f"schedule #{schedule.pk}" in rows[str(by_schedule.pk)]
+    assert reverse("training:schedule-list", args=[project.pk]) in rows[str(by_schedule.pk)]
