@@ -57,10 +57,17 @@ def readable(value: Any) -> str:
     return str(value)
 
 
+# Words that stay as written (or get their usual capitals) inside a label: "kl_coef" -> "KL coef".
+SPELLED = {"kl": "KL", "eos": "EOS", "lora": "LoRA", "ppo": "PPO", "dpo": "DPO", "ipo": "IPO", "kto": "KTO",
+           "orpo": "ORPO", "grpo": "GRPO", "rloo": "RLOO", "sft": "SFT", "gae": "GAE", "lr": "LR", "url": "URL",
+           "api": "API", "id": "ID", "ids": "IDs", "gpu": "GPU", "vllm": "vLLM", "bf16": "bf16", "fp16": "fp16"}
+
+
 def words(name: Any) -> str:
-    """Turn a metric or field name into a label: "rewards/accuracies" -> "Rewards accuracies"."""
-    text = re.sub(r"[_/]+", " ", str(name)).strip()
-    return text[:1].upper() + text[1:]
+    """Turn a metric or field name into a label: "rewards/accuracies" -> "Rewards accuracies", "kl_coef" -> "KL coef"."""
+    parts = [SPELLED.get(w.lower(), w) for w in re.split(r"[_/\s]+", str(name).strip()) if w]
+    text = " ".join(parts)
+    return text if parts and parts[0] in SPELLED.values() else text[:1].upper() + text[1:]
 
 
 def clean_log(text: str) -> str:

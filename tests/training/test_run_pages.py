@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from tests.factories import make_comparison
 from tests.training.helpers import current_policy
-from training.display import clean_log, key_figures, number, readable, timing
+from training.display import clean_log, key_figures, number, readable, timing, words
 from training.models import MetricPoint, Run, RunKind, RunStatus
 
 LOG = (
@@ -26,6 +26,12 @@ def test_numbers_and_values_read_as_words():
     assert readable(None) == "–" and readable([]) == "–" and readable(["sigmoid", "ipo"]) == "sigmoid, ipo"
     assert readable({"max_new_tokens": 64, "temperature": 0.7000000000000001}) == "Max new tokens: 64; Temperature: 0.7"
     assert readable(True) == "yes"
+
+
+def test_labels_keep_the_capitals_of_kl_eos_lora_and_the_kind_names():
+    assert [words(n) for n in ("kl_coef", "eos_rate", "use_lora", "lora_r", "vllm_mode", "rewards/accuracies", "top_p")] == [
+        "KL coef", "EOS rate", "Use LoRA", "LoRA r", "vLLM mode", "Rewards accuracies", "Top p",
+    ]
 
 
 def test_log_tail_loses_colour_codes_and_progress_bars_but_keeps_messages():

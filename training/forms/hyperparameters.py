@@ -12,6 +12,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from training.display import words
 from training.services.configs import JobSpec, config_error_field, job_spec
 
 _FIELD_COMMENT = re.compile(r"^\s+(\w+)\s*:[^#]*#\s*(?:system:\s*)?(.+?)\s*$")
@@ -73,7 +74,7 @@ def _list_field(item: Any, single: bool, label: str, default: Any, optional: boo
 
 def _form_field(f: dataclasses.Field, hint: Any, default: Any) -> forms.Field:
     """Pick a typed form field for one config field from its type hint (JSON only for nested data)."""
-    label = f.name.replace("_", " ").capitalize()
+    label = words(f.name)
     hint, optional = _unwrap_optional(hint)
     if hint is bool:
         return forms.BooleanField(label=label, required=False, initial=default)
