@@ -88,3 +88,13 @@ def test_left_empty_samples_per_prompt_gives_a_few_held_out_prompts_enough_answe
     per_prompt = evaluate.auto_samples_per_prompt(len(PROMPTS))
     assert result["samples_per_prompt"] == per_prompt
     assert result["defaults"] == f"auto: samples_per_prompt {per_prompt} ({per_prompt * len(PROMPTS)} answers per policy over {len(PROMPTS)} prompts)"
+
+
+def test_the_win_rate_is_each_prompts_share_of_won_answer_pairs_averaged_over_prompts() -> None:
+    assert evaluate.prompt_win_rate([2.0, 2.0, 2.0], [1.0, 1.0, 3.0]) == pytest.approx(2 / 3)
+    assert evaluate.prompt_win_rate([1.0], [1.0]) == 0.5  # a tie counts half
+    result = evaluate.summarize([[1.0, 2.0], [0.0]], [[0.0, 3.0], [0.0]], [], [])
+    assert result["win_rate"] == 0.5 and result["answer_pairs"] == 5 and result["prompts"] == 2
+    assert result["mean_reward"] == pytest.approx(0.75) and result["parent_mean_reward"] == pytest.approx(0.75)
+    # One answer per prompt: the plain per-prompt comparison (2 of 3 prompts won).
+    assert evaluate.summarize([[1.0], [1.0], [0.0]], [[0.0], [0.0], [1.0]], [], [])["win_rate"] == pytest.approx(2 / 3)

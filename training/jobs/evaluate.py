@@ -27,7 +27,7 @@ class EvaluateJobConfig:
     reward_model: str  # system: scores (prompt, answer) conversations
     prompts_file: str  # system: JSONL rows {"prompt_id", "prompt": [messages], "reference"}
     run_dir: str = ""  # system: metrics.jsonl and result.json
-    samples_per_prompt: int | None = None  # answers per prompt and policy, averaged per prompt; empty = auto (see below)
+    samples_per_prompt: int | None = None  # answers per prompt and policy, each new one compared with each parent one; empty = auto (see below)
     temperature: float = 0.7  # sampling temperature for both policies (0 = greedy)
     top_p: float = 0.95  # nucleus sampling mass
     max_new_tokens: int = 64  # longest answer, in tokens
@@ -53,8 +53,8 @@ CONFIG_CLASS = EvaluateJobConfig
 
 # Auto samples_per_prompt: enough answers per policy that the gate is not a coin toss. A snapshot's
 # held-out split is often a handful of prompts (10% of 45 demo prompts is 4 or 5); one answer each
-# makes the win rate a vote of 5 single samples, so the gate passes or fails by chance. Averaging several
-# answers per prompt first makes each prompt's vote reliable.
+# makes the win rate a vote of 5 single samples, so the gate passes or fails by chance. With several
+# answers per prompt each prompt's share of won answer pairs is a measurement rather than a coin.
 AUTO_ANSWERS = 64
 AUTO_MAX_PER_PROMPT = 16
 
@@ -85,8 +85,8 @@ def _sample(path: str, prompts: list, config: EvaluateJobConfig, device: str):  
     return common.load_causal_lm(path).to(device).eval(), tokenizer, grouped
 
 
-def _rewards(config: EvaluateJobConfig, prompts: list, grouped: list, device: str) -> list[float]:
-    """Mean reward per prompt over its samples."""
+def _rewards(config: EvaluateJobConfig, prompts: list, grouped: list, device: str) -> list[list[float]]:
+    """The reward of every sample, grouped by prompt."""
     from training.jobs.sampling import reward_scores
 
     model = common.load_reward_model(config.reward_model).to(device).eval()
@@ -96,7 +96,13 @@ def _rewards(config: EvaluateJobConfig, prompts: list, grouped: list, device: st
     conversations = [p + [{"role": "assistant", "content": s.text}] for p, group in zip(prompts, grouped, strict=True) for s in group]
     scores = reward_scores(model, tokenizer, conversations, device=device, batch_size=config.batch_size)
     k = config.samples_per_prompt
-    return [sum(scores[i * k:(i + 1) * k]) / k for i in range(len(prompts))]
+    return [list(scores[i * k:(i + 1) * k]) for i in range(len(prompts))]
+
+
+def prompt_win_rate(new: list[float], parent: list[float]) -> float:
+    """The share of (new answer, parent answer) pairs on one prompt that the new answer wins (ties half)."""
+    wins = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in new for b in parent)
+    return wins / (len(new) * len(parent))
 
 
 def kl_to_parent(new_model, new_tok, parent_path: str, grouped: list, device: str) -> float | None:  # type: ignore[no-untyped-def]
@@ -116,19 +122,28 @@ def kl_to_parent(new_model, new_tok, parent_path: str, grouped: list, device: st
     return total / sum(len(s.response_ids) for s in samples)
 
 
-def summarize(new_rewards: list[float], parent_rewards: list[float], new_grouped: list, parent_grouped: list) -> dict[str, Any]:
-    """Win rate (ties half), mean rewards and mean lengths in tokens."""
-    wins = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(new_rewards, parent_rewards, strict=True))
+def summarize(new_rewards: list[list[float]], parent_rewards: list[list[float]], new_grouped: list,
+              parent_grouped: list) -> dict[str, Any]:
+    """Win rate, mean rewards and mean lengths in tokens.
+
+    The win rate is, per prompt, the share of (new, parent) answer pairs the new answer wins
+    (ties half), averaged over prompts: every prompt counts once, and on a handful of held-out
+    prompts it is a share of many pairs rather than a vote of a few prompt means. With one
+    answer per prompt it is the plain per-prompt comparison.
+    """
+    def mean(values: list[float]) -> float:
+        return sum(values) / max(len(values), 1)
 
     def mean_length(grouped: list) -> float:
-        lengths = [s.length for group in grouped for s in group]
-        return sum(lengths) / max(len(lengths), 1)
+        return mean([s.length for group in grouped for s in group])
 
+    per_prompt = [prompt_win_rate(a, b) for a, b in zip(new_rewards, parent_rewards, strict=True)]
     return {
         "prompts": len(new_rewards),
-        "win_rate": wins / len(new_rewards),
-        "mean_reward": sum(new_rewards) / len(new_rewards),
-        "parent_mean_reward": sum(parent_rewards) / len(parent_rewards),
+        "answer_pairs": sum(len(a) * len(b) for a, b in zip(new_rewards, parent_rewards, strict=True)),
+        "win_rate": mean(per_prompt),
+        "mean_reward": mean([mean(r) for r in new_rewards]),
+        "parent_mean_reward": mean([mean(r) for r in parent_rewards]),
         "mean_length": mean_length(new_grouped),
         "parent_mean_length": mean_length(parent_grouped),
     }
