@@ -12,7 +12,8 @@ What it does, all through the pages (Playwright driving /usr/bin/chromium, headl
    opens Train now → ppo, starts it with the defaults and waits until it succeeds;
 4. saves a schedule on the Schedules page (`--recipe`, every `--threshold` preferences,
    auto-promote, generate the next round), ranks past the threshold and waits on the project
-   page until the chain has promoted a new policy and a next round is generated.
+   page until the chain's last step has generated the next round (from the new policy when the
+   gate promoted it, from the current one when the gate kept it).
 
 The scripted annotators rank the fixtures' responses in the files' order (the demo files list
 them best first) and generated ones by the friendly-words taste of bench/defaults_learn.py.
@@ -301,11 +302,11 @@ def chain_state(walk: Walk, manager: str, before: dict[str, Any]) -> tuple[dict[
         details = [walk.wait_run(manager, int(row[0].lstrip("#"))) for row in failed]
         raise WalkError(f"the chain failed: {failed} {details}")
     generated = any(row[1].lower().startswith("generate") and row[2].lower() == "succeeded" for row in new_runs)
-    return loop, new_runs, generated and loop["policy"] != before["policy"]
+    return loop, new_runs, generated
 
 
 def walk_schedule(walk: Walk, manager: str, annotators: list[str], recipe: str, threshold: int) -> None:
-    """Save a schedule on the Schedules page, rank past its threshold, wait for promote + generate."""
+    """Save a schedule on the Schedules page, rank past its threshold, wait for the gate and the next round."""
     before = walk.project_loop(manager)
     with step(f"save a schedule: {recipe}, every {threshold} preferences, auto-promote, generate") as r:
         r["text"] = walk.save_schedule(manager, recipe, threshold)
@@ -317,7 +318,7 @@ def walk_schedule(walk: Walk, manager: str, annotators: list[str], recipe: str, 
         r["text"] = f"{got} rankings"
     if got < needed:
         raise WalkError(f"only {got} comparisons were left to rank; the threshold needs {needed}")
-    with step("wait for the schedule's chain: new policy and a next round") as r:
+    with step("wait for the schedule's chain: gate, then the next round") as r:
         deadline = time.monotonic() + walk.timeout_s * 3
         seen: set[tuple[str, ...]] = set()
         while True:
