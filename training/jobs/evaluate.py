@@ -51,6 +51,8 @@ class EvaluateJobConfig:
 
 CONFIG_CLASS = EvaluateJobConfig
 
+SYSTEM_FIELDS: frozenset[str] = frozenset({"model", "ref_model", "reward_model", "prompts_file", "run_dir"})
+
 # Auto samples_per_prompt: enough answers per policy that the gate is not a coin toss. A snapshot's
 # held-out split is often a handful of prompts (10% of 45 demo prompts is 4 or 5); one answer each
 # makes the win rate a vote of 5 single samples, so the gate passes or fails by chance. With several
@@ -62,7 +64,6 @@ AUTO_MAX_PER_PROMPT = 16
 def auto_samples_per_prompt(n_prompts: int) -> int:
     """Answers per prompt for about AUTO_ANSWERS answers per policy in all (1 to AUTO_MAX_PER_PROMPT)."""
     return max(1, min(AUTO_MAX_PER_PROMPT, math.ceil(AUTO_ANSWERS / max(n_prompts, 1))))
-SYSTEM_FIELDS: frozenset[str] = frozenset({"model", "ref_model", "reward_model", "prompts_file", "run_dir"})
 
 
 def _sample(path: str, prompts: list, config: EvaluateJobConfig, device: str):  # type: ignore[no-untyped-def]
