@@ -214,19 +214,44 @@ def _annotate(port: int, paths: tuple[str, str], headers: dict[str, str], tally:
             tally.served.update(set(served))
 
 
+def _database_cpu_s() -> float:
+    """CPU seconds (user + system) of the PostgreSQL server's processes (0 for SQLite: it runs in the server)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, fields = text.split("(", 1)[1].rsplit(")", 1)
+        if name.startswith("postgres"):
+            values = fields.split()
+            total += (int(values[11]) + int(values[12])) / TICK
+    return total
+
+
+def _machine_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat (idle and iowait count as not busy)."""
+    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values) - values[3] - values[4], sum(values)
+
+
 def _run(port: int, master: int, workers: list[tuple[tuple[str, str], dict[str, str]]]) -> dict:
     tally = Tally()
-    cpu_before, started = _server_cpu_s(master), time.perf_counter()
+    machine_before = _machine_busy()
+    cpu_before, db_before, started = _server_cpu_s(master), _database_cpu_s(), time.perf_counter()
     threads = [threading.Thread(target=_annotate, args=(port, paths, headers, tally)) for paths, headers in workers]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
-    cpu = _server_cpu_s(master) - cpu_before
+    cpu, db_cpu = _server_cpu_s(master) - cpu_before, _database_cpu_s() - db_before
+    busy, total = (after - before for after, before in zip(_machine_busy(), machine_before, strict=True))
     return {
+        "machine_busy": busy / max(total, 1),
         "loops_s": tally.loops / elapsed, "loops": tally.loops, "claim": _quantiles(tally.claim_ms),
         "submit": _quantiles(tally.submit_ms), "cpu_ms": 1000 * cpu / max(tally.loops, 1),
+        "db_cpu_ms": 1000 * db_cpu / max(tally.loops, 1),
         "errors": dict(tally.errors), "twice": sum(1 for n in tally.served.values() if n > 1),
     }
 
@@ -283,14 +308,14 @@ def _print(vendor: str, rows: list[tuple]) -> None:
     statements = rows[0][1]
     print(f"\n{vendor}: SQL statements per claim + submit (in-process, transaction control included): {statements}")
     print(f"{'C':>3} {'server':8} {'loops/s':>8} {'claim p50/p95/p99 ms':>22} {'submit p50/p95/p99 ms':>22} "
-          f"{'CPU ms/loop':>11} {'errors':>8} {'twice':>5} {'ratio':>6}")
+          f"{'CPU ms/loop':>11} {'DB CPU':>6} {'errors':>8} {'twice':>5} {'busy':>5} {'ratio':>6}")
     bare = {level: result for level, mode, result in rows[1:] if mode == "bare"}
     for level, mode, r in rows[1:]:
         ratio = f"{r['loops_s'] / bare[level]['loops_s']:.2f}" if mode == "prefloop" else ""
         claim = "/".join(f"{x:.0f}" for x in r["claim"])
         submit = "/".join(f"{x:.0f}" for x in r["submit"])
         errors = ",".join(f"{k}×{v}" for k, v in r["errors"].items()) or "0"
-        print(f"{level:>3} {mode:8} {r['loops_s']:8.1f} {claim:>22} {submit:>22} {r['cpu_ms']:11.1f} {errors:>8} {r['twice']:>5} {ratio:>6}")
+        print(f"{level:>3} {mode:8} {r['loops_s']:8.1f} {claim:>22} {submit:>22} {r['cpu_ms']:11.1f} {r['db_cpu_ms']:6.1f} {errors:>8} {r['twice']:>5} {r['machine_busy']:5.0%} {ratio:>6}")
 
 
 def main() -> None:

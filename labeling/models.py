@@ -167,7 +167,14 @@ class Assignment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["comparison", "annotator"], name="assignment_unique_annotator")
         ]
-        indexes = [models.Index(fields=["comparison", "status", "expires_at"], name="assignment_lease_idx")]
+        indexes = [
+            models.Index(fields=["comparison", "status", "expires_at"], name="assignment_lease_idx"),
+            # A claim first looks for the annotator's own live lease: without this it read every
+            # assignment the annotator ever had (a claim's cost grew with their history).
+            models.Index(
+                fields=["annotator", "expires_at"], condition=models.Q(status=AssignmentStatus.ACTIVE), name="assignment_live_by_annotator"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.annotator} ↦ {self.comparison} ({self.status})"
