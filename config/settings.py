@@ -134,6 +134,7 @@ def _database() -> dict:
         db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DATA_DIR / "db.sqlite3")}
         db |= {"CONN_MAX_AGE": max_age, "CONN_HEALTH_CHECKS": True}
     if "postgresql" in db["ENGINE"]:
+        db["ENGINE"] = "config.postgresql"  # the health check without a round trip (config/postgresql/base.py)
         # Server-side parameters, and a statement run 5 times on a connection is prepared: the
         # annotation loop's statements are then parsed and planned once per connection, not on
         # every request (issue 13: planning was 2.1 of 5.1 ms of PostgreSQL's CPU per loop).
@@ -207,9 +208,12 @@ CACHES = {
 }
 
 REST_FRAMEWORK = {
+    # Token first: a request with `Authorization: Token …` (every API client, the annotation loop)
+    # is answered without loading a session; a browser's request has no such header and falls
+    # through to the session (with its CSRF check).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "labeling.authentication.FastTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON bodies come parsed and checked from labeling.inputs.InputGateMiddleware (parsed once).
