@@ -9,6 +9,7 @@ comparisons; on SQLite the statement holds the write lock, which serialises writ
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from datetime import datetime, timedelta
@@ -133,36 +134,58 @@ def _claim_once(project: Project, annotator: AbstractBaseUser) -> Assignment | N
 def _comparison_with_load(comparison_id: int, now: datetime) -> tuple[Comparison, int]:
     """Load a comparison with its prompt and responses in one query, and its load (rankings + live leases).
 
-    Raw (rawrows.py): it runs on every claim.
+    Raw (rawrows.py): it runs on every claim. One row: the responses come as one JSON array, so
+    the comparison's and the prompt's columns are read and converted once, not once per response.
     """
     with connection.cursor() as cursor:
         params = [AssignmentStatus.ACTIVE, connection.ops.adapt_datetimefield_value(now), comparison_id]
         cursor.execute(_content_sql(connection.vendor), params)
-        rows = cursor.fetchall()
-    if not rows:  # a comparison without responses: nothing to rank, but answer consistently
-        comparison = Comparison.objects.select_related("prompt").get(pk=comparison_id)
-        return comparison, comparison.ranking_count
-    (_, comparison, prompt), (load,) = rawrows.split(rows[0], Response, Comparison, Prompt)
+        row = cursor.fetchone()
+    (comparison, prompt), (load, responses_json) = rawrows.split(row, Comparison, Prompt)
     comparison.prompt = prompt
-    responses = []
-    for row in rows:
-        (response,), _ = rawrows.split(row[: rawrows.width(Response)], Response)
-        response.comparison = comparison
-        responses.append(response)
+    responses = [_response(comparison, values) for values in _json(responses_json)]
     cached = comparison.responses.all()
     cached._result_cache, cached._prefetch_done = responses, True
     comparison._prefetched_objects_cache = {"responses": cached}
     return comparison, load
 
 
+def _response(comparison: Comparison, values: list) -> Response:  # type: ignore[type-arg]
+    """Build a saved Response from its JSON array (values already decoded: no column converters to run)."""
+    pk, position, text, model_name, generation_params = values
+    # from_db takes every concrete field's value, in the model's field order.
+    response = Response.from_db(
+        connection.alias, _RESPONSE_ATTNAMES, [pk, comparison.pk, position, text, model_name, generation_params]
+    )
+    response.comparison = comparison
+    return response
+
+
+_RESPONSE_ATTNAMES = [f.attname for f in Response._meta.concrete_fields]
+assert _RESPONSE_ATTNAMES == ["id", "comparison_id", "position", "text", "model_name", "generation_params"], _RESPONSE_ATTNAMES
+
+
+def _json(value: object) -> list:  # type: ignore[type-arg]
+    return json.loads(value) if isinstance(value, str | bytes) else list(value or [])  # type: ignore[call-overload]
+
+
 @cache
 def _content_sql(vendor: str) -> str:
+    if vendor == "postgresql":
+        responses = (
+            "(SELECT json_agg(json_build_array(r.id, r.position, r.text, r.model_name, r.generation_params) "
+            f"ORDER BY r.position) FROM {Response._meta.db_table} r WHERE r.comparison_id = c.id)"
+        )
+    else:  # SQLite 3.40 has no ORDER BY inside aggregates: aggregate an ordered subquery
+        responses = (
+            "(SELECT json_group_array(json_array(s.id, s.position, s.text, s.model_name, json(s.generation_params))) "
+            f"FROM (SELECT * FROM {Response._meta.db_table} r WHERE r.comparison_id = c.id ORDER BY r.position) s)"
+        )
     return (
-        f"SELECT {rawrows.columns(Response, 'r')}, {rawrows.columns(Comparison, 'c')}, {rawrows.columns(Prompt, 'p')}, "
+        f"SELECT {rawrows.columns(Comparison, 'c')}, {rawrows.columns(Prompt, 'p')}, "
         f"c.ranking_count + (SELECT COUNT(*) FROM {Assignment._meta.db_table} l WHERE l.comparison_id = c.id "
-        "AND l.status = %s AND l.expires_at > %s) "
-        f"FROM {Response._meta.db_table} r JOIN {Comparison._meta.db_table} c ON c.id = r.comparison_id "
-        f"JOIN {Prompt._meta.db_table} p ON p.id = c.prompt_id WHERE r.comparison_id = %s ORDER BY r.position"
+        f"AND l.status = %s AND l.expires_at > %s), {responses} "
+        f"FROM {Comparison._meta.db_table} c JOIN {Prompt._meta.db_table} p ON p.id = c.prompt_id WHERE c.id = %s"
     )
 
 
