@@ -11,11 +11,13 @@ from django.db import close_old_connections, connection
 
 from training.services.runs import runs_fail_orphaned
 from training.services.schedules import schedules_tick
+from training.tasks import runs_requeue_lost
 
 logger = logging.getLogger(__name__)
 
-# Called every tick, in order: recover orphaned runs, then fire due schedules.
-TICK_HOOKS: list[Callable[[], Any]] = [runs_fail_orphaned, schedules_tick]
+# Called every tick, in order: recover orphaned runs (left running, or taken off the queue and
+# dropped by a dead worker), then fire due schedules.
+TICK_HOOKS: list[Callable[[], Any]] = [runs_fail_orphaned, runs_requeue_lost, schedules_tick]
 DEFAULT_TICK_S = 30.0
 
 

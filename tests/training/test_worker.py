@@ -11,12 +11,15 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
+from django_tasks.base import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from tests.training.helpers import current_policy, fake_jobs  # noqa: F401 - fixture
 from training import worker as training_worker
 from training.models import Run, RunStatus
 from training.services.runs import runs_fail_orphaned
 from training.services.schedules import schedules_tick
+from training.tasks import RUN_TASK_PATH, runs_requeue_lost
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_jobs")]
 
@@ -119,4 +122,39 @@ def noting_hook() -> None:
 
 
 def test_the_default_hooks_recover_orphans_then_fire_schedules():
-    assert training_worker.TICK_HOOKS == [runs_fail_orphaned, schedules_tick]
+    assert training_worker.TICK_HOOKS == [runs_fail_orphaned, runs_requeue_lost, schedules_tick]
+
+
+def _task_of(run: Run) -> DBTaskResult:
+    return DBTaskResult.objects.get(task_path=RUN_TASK_PATH, args_kwargs__args=[run.pk])
+
+
+def _queued(project) -> Run:  # type: ignore[no-untyped-def]
+    from training.services.runs import run_create
+
+    current_policy(project)
+    return run_create(project=project, kind="dpo", config={"steps": 2})  # its task is enqueued on commit
+
+
+@pytest.mark.django_db(transaction=True)  # commits, as in production: the worker then sees what a dead one left
+def test_a_run_whose_task_a_dead_worker_took_off_the_queue_is_queued_again_and_runs_once(project, settings):
+    run = _queued(project)
+    taken = _task_of(run)
+    taken.claim("worker-that-died")  # it took the task, then died before starting the run
+    DBTaskResult.objects.filter(pk=taken.pk).update(started_at=timezone.now() - timedelta(seconds=settings.PREFLOOP_STALE_AFTER_S + 5))
+
+    call_command("worker", batch=True, startup_delay=False, verbosity=0)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED and run.progress == 1.0
+    tasks = DBTaskResult.objects.filter(task_path=RUN_TASK_PATH).order_by("enqueued_at")
+    assert [t.status for t in tasks] == [TaskResultStatus.FAILED, TaskResultStatus.SUCCESSFUL]  # the dropped one, the rerun
+    assert tasks[1].return_value == RunStatus.SUCCEEDED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_a_live_worker_just_took_is_not_queued_twice(project):
+    run = _queued(project)
+    _task_of(run).claim("busy-worker")  # a moment ago: it is about to start the run
+    assert runs_requeue_lost() == []
+    assert DBTaskResult.objects.filter(task_path=RUN_TASK_PATH).count() == 1

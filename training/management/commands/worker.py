@@ -9,6 +9,7 @@ from django_tasks_db.management.commands.db_worker import Command as DbWorkerCom
 
 from training.runner.cleanup import stale_temp_dirs_remove
 from training.services.runs import runs_fail_orphaned
+from training.tasks import runs_requeue_lost
 from training.worker import DEFAULT_TICK_S, Ticker, tick
 
 
@@ -27,6 +28,8 @@ class Command(DbWorkerCommand):
     def handle(self, *args: Any, tick_interval: float, **options: Any) -> None:
         for run in runs_fail_orphaned():
             self.stdout.write(f"run {run.pk} was left running by a dead worker: marked failed")
+        for run_id in runs_requeue_lost():
+            self.stdout.write(f"run {run_id} was taken off the queue by a dead worker: queued again")
         removed = stale_temp_dirs_remove()  # after the orphans: their directories are stale now too
         if removed:
             self.stdout.write(f"removed {removed} temporary output director{'y' if removed == 1 else 'ies'} of dead jobs")
