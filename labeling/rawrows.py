@@ -65,7 +65,22 @@ def instance(model: type[models.Model], values: tuple[Any, ...] | list[Any]) -> 
     for n, col, converters in plan.conversions:
         for convert in converters:
             converted[n] = convert(converted[n], col, db)
-    return model.from_db(db.alias, plan.attnames, converted)
+    return saved(model, plan.attnames, converted, db.alias)
+
+
+def saved(model: type[models.Model], attnames: list[str], values: list[Any], alias: str) -> models.Model:
+    """Build a saved instance from every concrete field's value, as `Model.from_db` does, without `__init__`.
+
+    `__init__` sends pre_init and post_init and walks the fields one by one: on the loop's hot
+    reads it was most of an instance's cost. The result is what from_db gives for a full row
+    (no deferred fields); models with an `__init__`, `from_db` or post_init receivers of their
+    own must not come through here.
+    """
+    obj = model.__new__(model)
+    obj.__dict__.update(zip(attnames, values, strict=True))
+    obj._state = models.base.ModelState()
+    obj._state.adding, obj._state.db = False, alias
+    return obj
 
 
 def split(row: tuple[Any, ...], *models_: type[models.Model]) -> tuple[list[models.Model], tuple[Any, ...]]:

@@ -154,8 +154,8 @@ def _response(comparison: Comparison, values: list) -> Response:  # type: ignore
     """Build a saved Response from its JSON array (values already decoded: no column converters to run)."""
     pk, position, text, model_name, generation_params = values
     # from_db takes every concrete field's value, in the model's field order.
-    response = Response.from_db(
-        connection.alias, _RESPONSE_ATTNAMES, [pk, comparison.pk, position, text, model_name, generation_params]
+    response = rawrows.saved(
+        Response, _RESPONSE_ATTNAMES, [pk, comparison.pk, position, text, model_name, generation_params], connection.alias
     )
     response.comparison = comparison
     return response

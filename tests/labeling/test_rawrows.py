@@ -29,3 +29,19 @@ def test_a_claimed_comparison_and_a_loaded_lease_match_what_the_orm_loads():
     assert loaded.pk == lease.pk and loaded.display_order == lease.display_order
     assert isinstance(loaded.expires_at, datetime) and loaded.comparison.project.allow_ties is False
     assert lease_for_member(user=make_user(), comparison_id=made.pk) is None  # not a member: nothing
+
+
+def test_a_raw_instance_holds_what_the_orm_loads_and_saves_as_an_update():
+    from labeling import rawrows
+    from labeling.access import _member_project_sql
+    from labeling.models import Project
+
+    project = make_project(k=3)
+    raw = rawrows.one(Project, _member_project_sql(staff=True), {"project": project.pk, "user": 0})
+    orm = Project.objects.get(pk=project.pk)
+    fields = [f.attname for f in Project._meta.concrete_fields]
+    assert [getattr(raw, f) for f in fields] == [getattr(orm, f) for f in fields]
+    assert raw == orm and raw._state.adding is False and raw.get_deferred_fields() == set()
+    raw.name = "Renamed"
+    raw.save()
+    assert Project.objects.count() == 1 and Project.objects.get(pk=project.pk).name == "Renamed"
