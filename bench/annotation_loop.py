@@ -7,11 +7,15 @@ For each database it seeds a project of `--tasks` comparisons (K = 4, overlap 1)
 gunicorn (gthread) on a loopback port with `bench.bare:application` (PrefLoop plus the bare
 limit's two endpoints, same process), and at each C runs C annotators (threads, one keep-alive
 connection each) that claim (POST …/comparisons/next/) and submit (POST …/ranking/?next=false)
-until the pool is empty, twice: against PrefLoop and against the bare limit (after one unmeasured
-warm-up run at the highest C, so connection set-up is not in the figures). It prints loops/s,
-claim and submit p50/p95/p99, the server's CPU per loop (all gunicorn processes, from /proc),
-errors by status, tasks served to two annotators, SQL statements per loop (one loop counted
-in-process, transaction control included) and the ratio PrefLoop / bare.
+until the pool is empty: against PrefLoop and against the bare limit, `--repeat` times each,
+interleaved (after one unmeasured warm-up run at the highest C, so connection set-up is not in
+the figures). It prints loops/s (median of the repeats), claim and submit p50/p95/p99 (over all
+their requests), the server's CPU per loop (all gunicorn processes, from /proc), PostgreSQL's CPU
+per loop (its server processes), how busy the machine's CPUs were, errors by status, tasks served
+to two annotators, SQL statements per loop (one loop counted in-process, transaction control
+included) and the ratio PrefLoop / bare (median of the interleaved pairs, and their range).
+On a shared or virtual machine the figures move by tens of percent from run to run: compare
+ratios, and repeat.
 """
 
 from __future__ import annotations
@@ -256,10 +260,23 @@ def _run(port: int, master: int, workers: list[tuple[tuple[str, str], dict[str, 
     busy, total = (after - before for after, before in zip(_machine_busy(), machine_before, strict=True))
     return {
         "machine_busy": busy / max(total, 1),
-        "loops_s": tally.loops / elapsed, "loops": tally.loops, "claim": _quantiles(tally.claim_ms),
-        "submit": _quantiles(tally.submit_ms), "cpu_ms": 1000 * cpu / max(tally.loops, 1),
+        "loops_s": tally.loops / elapsed, "loops": tally.loops, "claim_ms": tally.claim_ms, "submit_ms": tally.submit_ms, "cpu_ms": 1000 * cpu / max(tally.loops, 1),
         "db_cpu_ms": 1000 * db_cpu / max(tally.loops, 1),
         "errors": dict(tally.errors), "twice": sum(1 for n in tally.served.values() if n > 1),
+    }
+
+
+def _merge(results: list[dict]) -> dict:
+    """One row for repeated runs: medians of the rates, latency quantiles over all requests, errors summed."""
+    errors: Counter = Counter()
+    for r in results:
+        errors.update(r["errors"])
+    median = {key: statistics.median(r[key] for r in results) for key in ("loops_s", "cpu_ms", "db_cpu_ms", "machine_busy")}
+    claims = [ms for r in results for ms in r["claim_ms"]]
+    submits = [ms for r in results for ms in r["submit_ms"]]
+    return median | {
+        "claim": _quantiles(claims), "submit": _quantiles(submits), "errors": dict(errors),
+        "twice": sum(r["twice"] for r in results), "loops": sum(r["loops"] for r in results),
     }
 
 
@@ -295,15 +312,20 @@ def bench_database(url: str, args: argparse.Namespace, levels: list[int]) -> lis
         paths = (f"/api/projects/{info['project']}/comparisons/next/", "/api/comparisons/{id}/ranking/?next=false")
         _run(port, server.pid, [(paths, {"Authorization": f"Token {t}"}) for t in info["tokens"][: max(levels)]])
         for level in levels:
-            for mode in ("prefloop", "bare"):
-                _reset_in_subprocess(env, info["project"])
-                if mode == "prefloop":
-                    paths = (f"/api/projects/{info['project']}/comparisons/next/", "/api/comparisons/{id}/ranking/?next=false")
-                    workers = [(paths, {"Authorization": f"Token {t}"}) for t in info["tokens"][:level]]
-                else:
-                    paths = (f"/bare/claim/{info['project']}/", "/bare/submit/{id}/")
-                    workers = [(paths, {"X-User": str(u)}) for u in info["users"][:level]]
-                rows.append((level, mode, _run(port, server.pid, workers)))
+            runs: dict[str, list[dict]] = {"prefloop": [], "bare": []}
+            for _ in range(args.repeat):  # interleaved, so a slow spell of the machine hits both alike
+                for mode in ("prefloop", "bare"):
+                    _reset_in_subprocess(env, info["project"])
+                    if mode == "prefloop":
+                        paths = (f"/api/projects/{info['project']}/comparisons/next/", "/api/comparisons/{id}/ranking/?next=false")
+                        workers = [(paths, {"Authorization": f"Token {t}"}) for t in info["tokens"][:level]]
+                    else:
+                        paths = (f"/bare/claim/{info['project']}/", "/bare/submit/{id}/")
+                        workers = [(paths, {"X-User": str(u)}) for u in info["users"][:level]]
+                    runs[mode].append(_run(port, server.pid, workers))
+            ratios = [p["loops_s"] / b["loops_s"] for p, b in zip(runs["prefloop"], runs["bare"], strict=True)]
+            rows.append((level, "prefloop", _merge(runs["prefloop"]) | {"ratios": ratios}))
+            rows.append((level, "bare", _merge(runs["bare"])))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -315,14 +337,16 @@ def _print(vendor: str, rows: list[tuple]) -> None:
     statements = rows[0][1]
     print(f"\n{vendor}: SQL statements per claim + submit (in-process, transaction control included): {statements}")
     print(f"{'C':>3} {'server':8} {'loops/s':>8} {'claim p50/p95/p99 ms':>22} {'submit p50/p95/p99 ms':>22} "
-          f"{'CPU ms/loop':>11} {'DB CPU':>6} {'errors':>8} {'twice':>5} {'busy':>5} {'ratio':>6}")
-    bare = {level: result for level, mode, result in rows[1:] if mode == "bare"}
+          f"{'CPU ms/loop':>11} {'DB CPU':>6} {'errors':>8} {'twice':>5} {'busy':>5} ratio (range)")
     for level, mode, r in rows[1:]:
-        ratio = f"{r['loops_s'] / bare[level]['loops_s']:.2f}" if mode == "prefloop" else ""
+        ratio = ""
+        if mode == "prefloop":
+            low, high = min(r["ratios"]), max(r["ratios"])
+            ratio = f"{statistics.median(r['ratios']):.2f}" + (f" ({low:.2f}–{high:.2f})" if len(r["ratios"]) > 1 else "")
         claim = "/".join(f"{x:.0f}" for x in r["claim"])
         submit = "/".join(f"{x:.0f}" for x in r["submit"])
         errors = ",".join(f"{k}×{v}" for k, v in r["errors"].items()) or "0"
-        print(f"{level:>3} {mode:8} {r['loops_s']:8.1f} {claim:>22} {submit:>22} {r['cpu_ms']:11.1f} {r['db_cpu_ms']:6.1f} {errors:>8} {r['twice']:>5} {r['machine_busy']:5.0%} {ratio:>6}")
+        print(f"{level:>3} {mode:8} {r['loops_s']:8.1f} {claim:>22} {submit:>22} {r['cpu_ms']:11.1f} {r['db_cpu_ms']:6.1f} {errors:>8} {r['twice']:>5} {r['machine_busy']:5.0%} {ratio}")
 
 
 def main() -> None:
@@ -334,6 +358,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,32", help="Simulated annotators, comma-separated.")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn process")
+    parser.add_argument("--repeat", type=int, default=3, help="Runs of each (C, server), interleaved; medians are printed.")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     print(f"{args.tasks} tasks (K = 4, overlap 1) per run; gunicorn {args.workers} × {args.threads} threads; "
