@@ -170,10 +170,10 @@ class Assignment(models.Model):
         indexes = [
             models.Index(fields=["comparison", "status", "expires_at"], name="assignment_lease_idx"),
             # A claim first looks for the annotator's own live lease: without this it read every
-            # assignment the annotator ever had (a claim's cost grew with their history).
-            models.Index(
-                fields=["annotator", "expires_at"], condition=models.Q(status=AssignmentStatus.ACTIVE), name="assignment_live_by_annotator"
-            ),
+            # assignment the annotator ever had (a claim's cost grew with their history). Not a
+            # partial index on live leases: the claim's generic plan (lease_sql.py) then counted a
+            # comparison's live leases by scanning everyone's, instead of by comparison_id.
+            models.Index(fields=["annotator", "status", "expires_at"], name="assignment_live_by_annotator"),
         ]
 
     def __str__(self) -> str:

@@ -1,4 +1,4 @@
-"""A claim's cost does not grow with the annotator's history (PostgreSQL's plan, read with EXPLAIN ANALYZE)."""
+"""A claim's cost does not grow with the annotator's history (PostgreSQL's generic plan, read with EXPLAIN ANALYZE)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import psycopg
+import psycopg.sql
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -52,14 +53,36 @@ def test_a_claim_looks_up_the_annotators_live_lease_without_reading_their_histor
     now = timezone.now()
     params = {
         "me": user.pk, "project": project.pk, "overlap": 1, "now": now, "until": now + timedelta(minutes=30),
-        "active": AssignmentStatus.ACTIVE, "submitted": AssignmentStatus.SUBMITTED, "skipped": AssignmentStatus.SKIPPED,
     }
+    sql, values = lease_sql._claim_sql(True), []
+    for n, (name, value) in enumerate(params.items(), 1):  # as a prepared statement: $1 … $5
+        sql, values = sql.replace(f"%({name})s", f"${n}"), [*values, value]
+    literals = ", ".join(psycopg.sql.quote(v) for v in values)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")  # as autovacuum keeps them on a live database
-        statement = psycopg.ClientCursor(connection.connection).mogrify(lease_sql._claim_sql(True), params)
-        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}")
+        cursor.execute(f"PREPARE claim AS {sql}")
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")  # the plan a connection keeps (lease_sql.py)
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim({literals})")
         plan = cursor.fetchone()[0]
+        cursor.execute("DEALLOCATE claim")
     plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
     mine = _mine(plan)
     assert mine is not None
     assert _assignment_rows_read(mine) <= 2, json.dumps(mine, indent=1)
+
+
+def test_the_claim_is_planned_once_per_connection_not_on_every_claim():
+    from labeling.services import comparison_claim_next
+
+    project = make_project(k=2)
+    team = [make_user() for _ in range(14)]
+    for member in team:
+        add_member(project, member)
+    for _ in range(14):
+        make_comparison(project, texts=["a", "b"])
+    for member in team:  # psycopg prepares a statement on its 5th run; PostgreSQL then plans it 5 times more, at most
+        assert comparison_claim_next(project=project, annotator=member) is not None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s", ["%WITH args AS%"])
+        generic, custom = cursor.fetchone()
+    assert generic >= 3 and custom <= 5
