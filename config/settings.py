@@ -91,6 +91,8 @@ MIDDLEWARE = [
     # Static files from the app server itself (gunicorn): compressed, cached, no extra process.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "labeling.api_errors.ApiJsonErrorsMiddleware",
+    # Token-authenticated claims and submits: the input gate, X-Frame-Options and CSP, then the view.
+    "config.loop_lane.AnnotationLoopLane",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
