@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -53,12 +54,16 @@ def test_the_rl_prompt_budget_follows_the_job_s_own_completion_field() -> None:
 
 def test_ppo_samples_eight_passes_over_a_small_prompt_set_and_1024_episodes_over_a_large_one() -> None:
     assert [defaults.ppo_total_episodes(n) for n in (4, 32, 42, 128, 10_000)] == [256, 256, 336, 1024, 1024]
-    report = {"hyperparameters": {"learning_rate": 2.5e-4}, "defaults": "auto: learning_rate 0.00025 (model of 0.15M parameters)"}
-    added = defaults.add_auto(report, "total_episodes", 336, "42 prompts")
-    assert added["hyperparameters"] == {"learning_rate": 2.5e-4, "total_episodes": 336}
-    assert added["defaults"] == "auto: total_episodes 336 (42 prompts), learning_rate 0.00025 (model of 0.15M parameters)"
-    explicit = {"hyperparameters": {}, "defaults": "all hyperparameters were set explicitly"}
-    assert defaults.add_auto(explicit, "total_episodes", 256, "4 prompts")["defaults"] == "auto: total_episodes 256 (4 prompts)"
+    config = ppo.PPOJobConfig(run_dir="r", output_dir="o", model="m", reward_model="rm", prompts_file="p",
+                              max_prompt_length=64)
+    filled_config, filled = defaults.resolve(config, "ppo", parameters=150_000, context=None, prompts=42)
+    assert filled == {"learning_rate": 2.4e-4, "total_episodes": 336} and filled_config.total_episodes == 336
+    assert defaults.describe({"learning_rate": 2.5e-4, "total_episodes": 336}, parameters=150_000, context=None, prompts=42) == (
+        "auto: total_episodes 336 (42 prompts), learning_rate 0.00025 (model of 0.15M parameters)"
+    )
+    assert defaults.describe({"total_episodes": 256}, parameters=150_000, context=None, prompts=4) == "auto: total_episodes 256 (4 prompts)"
+    explicit = dataclasses.replace(config, learning_rate=1e-5, total_episodes=512)
+    assert defaults.resolve(explicit, "ppo", parameters=150_000, context=None, prompts=42)[1] == {}
 
 
 def test_the_size_read_from_disk_matches_the_loaded_model(tiny_policy: Path) -> None:

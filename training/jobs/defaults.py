@@ -66,13 +66,8 @@ def ppo_total_episodes(prompts: int) -> int:
     return min(max(PPO_PASSES * prompts, PPO_EPISODES_MIN), PPO_EPISODES_MAX)
 
 
-def add_auto(report: dict[str, Any], name: str, value: Any, source: str) -> dict[str, Any]:
-    """Add one more automatically chosen value (and what it came from) to resolve_for_model's report."""
-    filled = {**report["hyperparameters"], name: value}
-    line = report["defaults"]
-    part = f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
-    line = f"auto: {part} ({source})" if not line.startswith("auto: ") else line.replace("auto: ", f"auto: {part} ({source}), ", 1)
-    return {**report, "hyperparameters": filled, "defaults": line}
+# Auto values that follow the number of training prompts rather than the model: kind -> field -> rule.
+PROMPT_RULES = {"ppo": {"total_episodes": ppo_total_episodes}}
 
 
 def scaled_epochs(parameters: int) -> float:
@@ -140,13 +135,15 @@ def context_on_disk(model_dir: str | Path) -> int | None:
 
 
 def recommended(kind: str, *, parameters: int | None, context: int | None,
-                completion_length: int | None = None) -> dict[str, Any]:
+                completion_length: int | None = None, prompts: int | None = None) -> dict[str, Any]:
     """Return the auto values a kind's job would use for a model of this size and context.
 
     completion_length: the RL kinds' response_length / max_completion_length, which the prompt
-    budget leaves room for.
+    budget leaves room for. prompts: the number of training prompts, for PROMPT_RULES.
     """
     out: dict[str, Any] = {}
+    if prompts is not None:
+        out |= {name: rule(prompts) for name, rule in PROMPT_RULES.get(kind, {}).items()}
     if kind in LR_AT_1B and parameters:
         out["learning_rate"] = scaled_learning_rate(kind, parameters)
     if kind in EPOCH_KINDS and parameters:
@@ -158,30 +155,38 @@ def recommended(kind: str, *, parameters: int | None, context: int | None,
     return out
 
 
-def resolve(config: Any, kind: str, *, parameters: int, context: int | None) -> tuple[Any, dict[str, Any]]:
+def resolve(config: Any, kind: str, *, parameters: int, context: int | None,
+            prompts: int | None = None) -> tuple[Any, dict[str, Any]]:
     """Fill the config's None ("auto") fields; return (config, {field: value} of what was filled)."""
     completion = getattr(config, COMPLETION_FIELDS.get(kind, ""), None)
-    auto = recommended(kind, parameters=parameters, context=context, completion_length=completion)
+    auto = recommended(kind, parameters=parameters, context=context, completion_length=completion, prompts=prompts)
     names = {f.name for f in dataclasses.fields(config)}
     filled = {k: v for k, v in auto.items() if k in names and getattr(config, k) is None}
     return dataclasses.replace(config, **filled), filled
 
 
-def describe(filled: dict[str, Any], *, parameters: int, context: int | None) -> str:
-    """Say in one line which values were chosen automatically and from what."""
+def describe(filled: dict[str, Any], *, parameters: int, context: int | None, prompts: int | None = None) -> str:
+    """Say in one line which values were chosen automatically and from what (the prompt count, the model)."""
     if not filled:
         return "all hyperparameters were set explicitly"
-    parts = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in filled.items())
+    from_prompts = {k: v for k, v in filled.items() if any(k in rules for rules in PROMPT_RULES.values())}
+    from_model = {k: v for k, v in filled.items() if k not in from_prompts}
     size = f"{parameters / 1e6:.2f}M parameters" if parameters < ONE_BILLION else f"{parameters / 1e9:.1f}B parameters"
     ctx = f", context {context} tokens" if context else ""
-    return f"auto: {parts} (model of {size}{ctx})"
+    sources = [(from_prompts, f"{prompts} prompts"), (from_model, f"model of {size}{ctx}")]
+    return "auto: " + ", ".join(f"{_values(values)} ({source})" for values, source in sources if values)
 
 
-def resolve_for_model(config: Any, kind: str, model: Any) -> tuple[Any, dict[str, Any]]:
-    """Fill a job config's auto fields from a loaded model; return (config, what to report in result.json)."""
+def _values(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items())
+
+
+def resolve_for_model(config: Any, kind: str, model: Any, *, prompts: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """Fill a job config's auto fields from a loaded model (and its training prompts' count); return
+    (config, what to report in result.json)."""
     from training.jobs.common import context_limit
 
     parameters, context = parameter_count(model), context_limit(model)
-    config, filled = resolve(config, kind, parameters=parameters, context=context)
-    return config, {"hyperparameters": filled, "defaults": describe(filled, parameters=parameters, context=context),
-                    "model_parameters": parameters}
+    config, filled = resolve(config, kind, parameters=parameters, context=context, prompts=prompts)
+    line = describe(filled, parameters=parameters, context=context, prompts=prompts)
+    return config, {"hyperparameters": filled, "defaults": line, "model_parameters": parameters}

@@ -12,7 +12,6 @@ training/jobs/rl/losses.py. Runs unchanged on CPU, one GPU, or under `torchrun` 
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,10 +125,7 @@ def setup(config: PPOJobConfig) -> PPORun:
     accelerator = Accelerator(cpu=info.device == "cpu", mixed_precision="bf16" if info.bf16 else "no")
     set_seed(config.seed)  # same value-head init and prompt stream on every process
     prompts, loaded = load_prompts(config.prompts_file), load_models(config)
-    config, auto = defaults.resolve_for_model(config, "ppo", loaded.policy)
-    if config.total_episodes is None:
-        config = dataclasses.replace(config, total_episodes=defaults.ppo_total_episodes(len(prompts)))
-        auto = defaults.add_auto(auto, "total_episodes", config.total_episodes, f"{len(prompts)} prompts")
+    config, auto = defaults.resolve_for_model(config, "ppo", loaded.policy, prompts=len(prompts))
     # Long prompts keep their end: prompt + response must fit the policy's context (and the
     # scored conversation the reward model's, below).
     prompt_length, warnings = prompt_budget.apply(loaded.tokenizer, prompts, prompt_budget.PromptBudget(
