@@ -160,18 +160,29 @@ def _start_server(env: dict[str, str], port: int, workers: int, threads: int) ->
     raise RuntimeError("the server did not start within 60 s")
 
 
-def _server_cpu_s(master: int) -> float:
-    """CPU seconds (user + system) of the gunicorn master and its workers."""
+def _process_cpu_s(counted) -> float:  # type: ignore[no-untyped-def]
+    """CPU seconds (user + system) of the processes for which counted(pid, ppid, name) is true, from /proc."""
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            text = stat.read_text()
         except OSError:
             continue
-        pid, ppid = int(stat.parent.name), int(fields[1])
-        if pid == master or ppid == master:
+        name, rest = text.split("(", 1)[1].rsplit(")", 1)
+        fields = rest.split()
+        if counted(int(stat.parent.name), int(fields[1]), name):
             total += (int(fields[11]) + int(fields[12])) / TICK
     return total
+
+
+def _server_cpu_s(master: int) -> float:
+    """CPU seconds of the gunicorn master and its workers."""
+    return _process_cpu_s(lambda pid, ppid, name: master in (pid, ppid))
+
+
+def _database_cpu_s() -> float:
+    """CPU seconds of the PostgreSQL server's processes (0 for SQLite: it runs in the server)."""
+    return _process_cpu_s(lambda pid, ppid, name: name.startswith("postgres"))
 
 
 @dataclass
@@ -223,21 +234,6 @@ def _annotate(port: int, paths: tuple[str, str], headers: dict[str, str], tally:
             tally.loops += loops
             tally.errors += errors
             tally.served.update(set(served))
-
-
-def _database_cpu_s() -> float:
-    """CPU seconds (user + system) of the PostgreSQL server's processes (0 for SQLite: it runs in the server)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        name, fields = text.split("(", 1)[1].rsplit(")", 1)
-        if name.startswith("postgres"):
-            values = fields.split()
-            total += (int(values[11]) + int(values[12])) / TICK
-    return total
 
 
 def _machine_busy() -> tuple[int, int]:

@@ -7,6 +7,7 @@ converters the ORM applies (JSON text to lists, SQLite's text dates to datetimes
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -91,3 +92,10 @@ def split(row: tuple[Any, ...], *models_: type[models.Model]) -> tuple[list[mode
         out.append(instance(model, row[start:end]))
         start = end
     return out, row[start:]
+
+
+def json_list(value: Any) -> list[Any]:
+    """A JSON array column or aggregate as a list, whether the driver decoded it or not (NULL: empty)."""
+    if isinstance(value, str | bytes):
+        return json.loads(value)
+    return list(value or [])

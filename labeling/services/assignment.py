@@ -9,7 +9,6 @@ comparisons; on SQLite the statement holds the write lock, which serialises writ
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from datetime import datetime, timedelta
@@ -143,7 +142,7 @@ def _comparison_with_load(comparison_id: int, now: datetime) -> tuple[Comparison
         row = cursor.fetchone()
     (comparison, prompt), (load, responses_json) = rawrows.split(row, Comparison, Prompt)
     comparison.prompt = prompt
-    responses = [_response(comparison, values) for values in _json(responses_json)]
+    responses = [_response(comparison, values) for values in rawrows.json_list(responses_json)]
     cached = comparison.responses.all()
     cached._result_cache, cached._prefetch_done = responses, True
     comparison._prefetched_objects_cache = {"responses": cached}
@@ -153,7 +152,7 @@ def _comparison_with_load(comparison_id: int, now: datetime) -> tuple[Comparison
 def _response(comparison: Comparison, values: list) -> Response:  # type: ignore[type-arg]
     """Build a saved Response from its JSON array (values already decoded: no column converters to run)."""
     pk, position, text, model_name, generation_params = values
-    # from_db takes every concrete field's value, in the model's field order.
+    # saved() takes every concrete field's value (the check below keeps this list complete).
     response = rawrows.saved(
         Response, _RESPONSE_ATTNAMES, [pk, comparison.pk, position, text, model_name, generation_params], connection.alias
     )
@@ -163,10 +162,6 @@ def _response(comparison: Comparison, values: list) -> Response:  # type: ignore
 
 _RESPONSE_ATTNAMES = [f.attname for f in Response._meta.concrete_fields]
 assert _RESPONSE_ATTNAMES == ["id", "comparison_id", "position", "text", "model_name", "generation_params"], _RESPONSE_ATTNAMES
-
-
-def _json(value: object) -> list:  # type: ignore[type-arg]
-    return json.loads(value) if isinstance(value, str | bytes) else list(value or [])  # type: ignore[call-overload]
 
 
 @cache

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from labeling import rawrows
 from labeling.models import Assignment, AssignmentStatus, Comparison, Preference, Ranking, Response
 
 A = Assignment._meta.db_table
@@ -93,10 +94,6 @@ def _db_datetime(value: datetime) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def _json(value: Any) -> list[int]:
-    return json.loads(value) if isinstance(value, str | bytes) else list(value)
-
-
 def claim_row(*, project_id: int, overlap: int, annotator_id: int, now: datetime, until: datetime) -> tuple[int, int, list[int], bool] | None:
     """Run the claim statement; return (assignment id, comparison id, display order, fresh) or None.
 
@@ -112,7 +109,7 @@ def claim_row(*, project_id: int, overlap: int, annotator_id: int, now: datetime
     if row is None:
         return None
     pk, comparison_id, display_order, created_at = row
-    return pk, comparison_id, _json(display_order), created_at == params["now"]
+    return pk, comparison_id, rawrows.json_list(display_order), created_at == params["now"]
 
 
 @cache
