@@ -1,20 +1,14 @@
 """What other apps plug into labeling, registered from their AppConfig.ready(); labeling never imports them.
 
-Two kinds of hook:
-- ranking hooks, called after a ranking commits, as `hook(ranking_id=..., project_id=...)`;
-- project panels, sections a project's page shows below its own: a template and a callable
-  `(project, *, user) -> dict | None` giving that template's context (None hides the panel).
+Project panels: sections a project's page shows below its own, each a template and a callable
+`(project, *, user) -> dict | None` giving that template's context (None hides the panel).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-
-class RankingHook(Protocol):
-    def __call__(self, *, ranking_id: int, project_id: int) -> None: ...
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -33,18 +27,7 @@ class RenderedPanel:
     context: dict[str, Any]
 
 
-_ranking_hooks: list[RankingHook] = []
 _project_panels: dict[str, ProjectPanel] = {}
-
-
-def ranking_hook_register(hook: RankingHook) -> None:
-    """Call `hook` after every committed ranking (idempotent: registering twice keeps one)."""
-    if hook not in _ranking_hooks:
-        _ranking_hooks.append(hook)
-
-
-def ranking_hooks() -> list[RankingHook]:
-    return list(_ranking_hooks)
 
 
 def project_panel_register(panel: ProjectPanel) -> None:

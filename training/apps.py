@@ -8,13 +8,12 @@ class TrainingConfig(AppConfig):
 
     def ready(self) -> None:
         """Wire training into labeling and the task queue (labeling never imports training)."""
-        from labeling.hooks import project_panel_register, ranking_hook_register
+        from labeling.hooks import project_panel_register
         from training.admin import project_admin_actions_install
         from training.services.runs import RunQueue
-        from training.tasks import run_enqueue, schedules_on_ranking
+        from training.tasks import run_enqueue
         from training.views.loop import PROJECT_LOOP_PANEL
 
         RunQueue.register(run_enqueue)
-        ranking_hook_register(schedules_on_ranking)
         project_panel_register(PROJECT_LOOP_PANEL)
         project_admin_actions_install()

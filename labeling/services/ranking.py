@@ -20,7 +20,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from labeling.hooks import ranking_hooks
 from labeling.models import Assignment, AssignmentStatus, Comparison, Preference, Project, Ranking
 from labeling.services.lease_sql import store_ranking_row, store_ranking_rows_sqlite
 from labeling.services.ranking_input import (
@@ -129,11 +128,6 @@ def _count_ranking(comparison_id: int, overlap: int) -> None:
     Comparison.objects.filter(pk=comparison_id).update(ranking_count=F("ranking_count") + 1, complete=complete)
 
 
-def _run_hooks(ranking_id: int, project_id: int) -> None:
-    for hook in ranking_hooks():
-        hook(ranking_id=ranking_id, project_id=project_id)
-
-
 @retry_when_locked
 def ranking_submit(
     *,
@@ -158,7 +152,6 @@ def ranking_submit(
     if not replace and lease is not None and lease.status == AssignmentStatus.ACTIVE and lease.expires_at > now + LIVE_MARGIN:
         ranking = _store_on_live_lease(comparison, annotator, lease, clean, now)
         if ranking is not None:
-            transaction.on_commit(lambda: _run_hooks(ranking.pk, comparison.project_id), robust=True)
             return ranking, True
     return _submit_under_lock(comparison, annotator, clean, replace)
 
@@ -212,11 +205,7 @@ def _submit_under_lock(
             # of=("self",): lock only the comparison, not the joined project row, which would
             # serialise every submit in the project.
             locked = Comparison.objects.select_for_update(of=("self",)).select_related("project").get(pk=comparison.pk)
-            ranking, created = _submit_locked(locked, annotator, clean, replace)
-            if created or replace:
-                # robust: a failing hook is logged; it must not turn a stored ranking into an error.
-                transaction.on_commit(lambda: _run_hooks(ranking.pk, locked.project_id), robust=True)
-            return ranking, created
+            return _submit_locked(locked, annotator, clean, replace)
     except IntegrityError:
         # A concurrent submit of the same ranking won the race (unique constraints are the last guard).
         existing = Ranking.objects.filter(comparison=comparison, annotator=annotator).first()

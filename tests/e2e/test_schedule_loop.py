@@ -1,7 +1,7 @@
 """A manager saves a schedule; annotators rank past its threshold; the loop promotes a new policy and generates with it.
 
-Real parts: the browser, the live server, the ranking hook, django-tasks' database worker loop in
-a thread (as `manage.py worker` runs it), the runner and the chain dpo → evaluate → promote →
+Real parts: the browser, the live server, django-tasks' database worker loop and the worker's
+ticker in threads (as `manage.py worker` runs them), the runner and the chain dpo → evaluate → promote →
 generate; the job processes are the fast fakes (tests/training/fake_*.py), so no torch.
 """
 
@@ -18,17 +18,22 @@ from tests.factories import add_member, make_comparison, make_project, make_user
 from tests.training.helpers import current_policy
 from tests.training.loop_helpers import CHAIN_JOBS
 from training.models import ModelKind, ProjectModels, Run, Schedule
+from training.worker import Ticker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def chain_worker():
-    """A worker that keeps taking tasks (the ranking hook, then each step of the chain)."""
+    """A worker that keeps taking tasks (each step of the chain), and its ticker, which fires the due schedule."""
     thread = WorkerThread()
     thread.worker.max_tasks = None
     thread.start()
+    ticker = Ticker(0.5)
+    ticker.start()
     yield thread
+    ticker.stop()
+    ticker.join(timeout=15)
     thread.stop()
 
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from labeling import hooks
 from labeling.models import Assignment, AssignmentStatus, Comparison, Preference, Ranking
 from labeling.services import (
     RankingConflict,
@@ -199,29 +198,3 @@ def test_comparison_completes_only_after_overlap_rankings():
         ranking_submit(comparison=comparison, annotator=user, data={"order": order})
         comparison.refresh_from_db()
         assert (comparison.ranking_count, comparison.complete) == (n, n == 2)
-
-
-def test_hooks_run_after_commit_with_the_ranking(project, annotator, monkeypatch, django_capture_on_commit_callbacks):
-    calls = []
-    monkeypatch.setattr(hooks, "_ranking_hooks", [record_hook])
-    record_hook.calls = calls
-    comparison, order = claimed(project, annotator)
-    with django_capture_on_commit_callbacks(execute=True):
-        ranking, _ = ranking_submit(comparison=comparison, annotator=annotator, data={"order": order})
-    assert calls == [{"ranking_id": ranking.pk, "project_id": project.pk}]
-
-
-def record_hook(**kwargs):
-    record_hook.calls.append(kwargs)
-
-
-def failing_hook(**kwargs):
-    raise RuntimeError("schedule check failed")
-
-
-def test_a_failing_hook_does_not_lose_or_fail_the_ranking(project, annotator, monkeypatch, django_capture_on_commit_callbacks):
-    monkeypatch.setattr(hooks, "_ranking_hooks", [failing_hook])
-    comparison, order = claimed(project, annotator)
-    with django_capture_on_commit_callbacks(execute=True):
-        ranking, created = ranking_submit(comparison=comparison, annotator=annotator, data={"order": order})
-    assert created and Ranking.objects.filter(pk=ranking.pk).exists()

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -18,7 +19,6 @@ from training.models import ModelKind, Recipe, Run, RunKind, RunStatus, Schedule
 from training.runner.snapshot import snapshot_ensure
 from training.selectors import schedule_status
 from training.services.schedules import ScheduleData, schedule_fire, schedule_save, schedules_tick
-from training.tasks import schedules_on_ranking
 
 pytestmark = pytest.mark.django_db
 
@@ -154,34 +154,13 @@ def test_two_ticks_racing_on_postgresql_make_one_run_and_one_snapshot():
     assert DatasetSnapshot.objects.filter(project=project).count() == 1
 
 
-def test_a_ranking_that_makes_a_schedule_due_queues_a_firing(project2, django_capture_on_commit_callbacks):
-    from django_tasks_db.models import DBTaskResult
-
-    from training.tasks import schedule_fire_task
-
-    schedule = _schedule(project2, every_n_preferences=2)
-    with django_capture_on_commit_callbacks(execute=True):
+def test_a_submit_reads_no_schedule_and_the_next_tick_fires_it(project2):
+    schedule = _schedule(project2, every_n_preferences=1)
+    with CaptureQueriesContext(connection) as queries:
         rank_new_comparisons(project2, 1)
-    assert not DBTaskResult.objects.filter(task_path="training.tasks.schedule_fire_task").exists()
-    with django_capture_on_commit_callbacks(execute=True):
-        rank_new_comparisons(project2, 1)
-    task = DBTaskResult.objects.get(task_path="training.tasks.schedule_fire_task")
-    assert task.args_kwargs["args"] == [schedule.pk]
-
-    run_id = schedule_fire_task.func(schedule.pk)  # what the worker runs
-    assert Run.objects.get(pk=run_id).schedule_id == schedule.pk
-    assert schedule_fire_task.func(schedule.pk) is None  # a second queued firing finds nothing due
-
-
-def test_the_ranking_hook_never_raises(project2, monkeypatch):
-    _schedule(project2, every_n_preferences=1)
-    rank_new_comparisons(project2, 1)
-
-    def broken(*args, **kwargs):
-        raise RuntimeError("database gone")
-
-    monkeypatch.setattr("training.tasks.schedule_due", broken)
-    schedules_on_ranking(ranking_id=1, project_id=project2.pk)  # logged, not raised
+    assert [q["sql"] for q in queries.captured_queries if Schedule._meta.db_table in q["sql"]] == []
+    [run] = schedules_tick()
+    assert run.schedule_id == schedule.pk and "1 new preferences" in run.chain_step.reason
 
 
 def test_a_firing_that_cannot_export_leaves_a_failed_run_saying_why(project2):

@@ -1,7 +1,7 @@
 """Schedules: save them, decide when one is due, and fire it exactly once.
 
-A schedule is checked when rankings arrive (`training.tasks.schedules_on_ranking`, a labeling
-ranking hook) and by the worker's periodic tick (`schedules_tick`). Firing is two-phase: a short
+A schedule is checked by the worker's periodic tick (`schedules_tick`, every 30 s by default), not
+on each submit: a ranking then costs no query for schedules (issue 13). Firing is two-phase: a short
 transaction locks the schedule row, re-checks that it is due and moves its marks
 (last_fired_at, last_preference_id); only then, outside the lock, is the snapshot exported and
 the first run queued. A second trigger racing the first waits on the lock, then sees the moved
