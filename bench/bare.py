@@ -6,7 +6,8 @@
 of a claim and a submit, in the same server process against the same database, with no
 framework: no authentication (the annotator's user id comes in `X-User`), no validation, no
 serialiser. A claim leases the oldest open comparison nobody holds (overlap 1; SKIP LOCKED on
-PostgreSQL) and reads its responses; a submit stores the ranking with its pairs, counts it and
+PostgreSQL) and reads its responses with the comparison's lease count, yielding when a concurrent
+claim took it too (so it serves no task twice, as PrefLoop must not); a submit stores the ranking with its pairs, counts it and
 closes the lease. Every other path goes to PrefLoop unchanged.
 """
 
@@ -34,7 +35,12 @@ WHERE c.project_id = %(project)s AND NOT c.complete
 ORDER BY c.id LIMIT 1 {lock}
 RETURNING comparison_id
 """
-RESPONSES = "SELECT id, text FROM labeling_response WHERE comparison_id = %s ORDER BY position"
+# The responses, and the comparison's leases counted after the claim committed: on PostgreSQL a
+# concurrent claim that committed while ours ran is invisible to our snapshot, so both may take
+# the same comparison; the later count sees both and ours yields (as PrefLoop's claim does).
+RESPONSES = """SELECT id, text, (SELECT COUNT(*) FROM labeling_assignment a WHERE a.comparison_id = %(c)s)
+FROM labeling_response WHERE comparison_id = %(c)s ORDER BY position"""
+YIELD = "DELETE FROM labeling_assignment WHERE comparison_id = %s AND annotator_id = %s"
 RANKING = """
 INSERT INTO labeling_ranking (comparison_id, annotator_id, "order", display_order, flags, note, time_spent_ms,
                               idempotency_key, created_at, updated_at)
@@ -54,17 +60,22 @@ def _now() -> Any:
 
 def _claim(project: int, me: int) -> dict[str, Any] | None:
     lock = "FOR UPDATE OF c SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    now = datetime.now(UTC)
-    params = {"me": me, "project": project, "now": _now(), "until": connection.ops.adapt_datetimefield_value(now + timedelta(minutes=30))}
-    with connection.cursor() as cursor:
-        cursor.execute(CLAIM.format(lock=lock), params)
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        cursor.execute(RESPONSES, [row[0]])
-        responses = [{"id": rid, "text": text} for rid, text in cursor.fetchall()]
-    random.shuffle(responses)
-    return {"id": row[0], "responses": responses}
+    while True:
+        now = datetime.now(UTC)
+        params = {"me": me, "project": project, "now": _now(), "until": connection.ops.adapt_datetimefield_value(now + timedelta(minutes=30))}
+        with connection.cursor() as cursor:
+            cursor.execute(CLAIM.format(lock=lock), params)
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            cursor.execute(RESPONSES, {"c": row[0]})
+            rows = cursor.fetchall()
+            if rows and rows[0][2] > 1:  # collided with a concurrent claim: yield and claim again
+                cursor.execute(YIELD, [row[0], me])
+                continue
+        responses = [{"id": rid, "text": text} for rid, text, _ in rows]
+        random.shuffle(responses)
+        return {"id": row[0], "responses": responses}
 
 
 def _submit(comparison: int, me: int, order: list[list[int]]) -> int:

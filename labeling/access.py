@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from labeling import rawrows
+from labeling.authentication import token_user_with
 from labeling.models import Membership, Project, Role
 
 User = AbstractBaseUser | AnonymousUser
@@ -48,6 +49,24 @@ def project_get_for_member(user: User, project_id: int | str) -> Project:
     if project is None:
         raise Http404("No such project.")
     return project
+
+
+def member_project_for_token(key: str, project_id: int) -> tuple[User | None, Project | None]:
+    """Token authentication and project_get_for_member in one query (the claim's first statement).
+
+    Returns the token's user (None: no such token) and the project if that user may see it (None:
+    no such project, or not theirs; the caller answers 404 as project_get_for_member does).
+    """
+    user, (project,) = token_user_with(
+        key, columns=rawrows.columns(Project, "p"), join=_TOKEN_PROJECT_JOIN, params={"project": project_id}, models_=(Project,)
+    )
+    return user, project
+
+
+_TOKEN_PROJECT_JOIN = (
+    f"LEFT JOIN {Project._meta.db_table} p ON p.id = %(project)s AND (u.is_staff OR EXISTS "
+    f"(SELECT 1 FROM {Membership._meta.db_table} m WHERE m.project_id = p.id AND m.user_id = u.id))"
+)
 
 
 def _member_project_sql(*, staff: bool) -> str:

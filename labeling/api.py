@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -24,10 +26,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labeling import serializers as s
-from labeling.access import project_get_for_member, projects_for_user, require_manager
+from labeling.access import member_project_for_token, project_get_for_member, projects_for_user, require_manager
 from labeling.inputs import CheckedJSONParser
-from labeling.models import Comparison, Membership, Preference, Project
-from labeling.selectors import lease_for_member
+from labeling.models import Assignment, Comparison, Membership, Preference, Project
+from labeling.selectors import lease_for_member, member_lease_for_token
 from labeling.services import (
     ProjectError,
     RankingConflict,
@@ -94,20 +96,36 @@ class JSONAlways(DefaultContentNegotiation):
 
 
 class AnnotationLoopApi(APIView):
-    """The annotation loop's endpoints, run on every claim and submit: JSON only (no browsable page)."""
+    """The annotation loop's endpoints, run on every claim and submit: JSON only (no browsable page).
+
+    A token-authenticated call finds its user and what the view checks access with in one query
+    (`token_access`, which FastTokenAuthentication calls); a browser's call comes with its session,
+    and the handler loads the same through the usual membership check.
+    """
 
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JSONAlways
+    token_loaded = False  # set by a subclass's token_access: what it checks access with is loaded
 
 
 class ComparisonNextApi(AnnotationLoopApi):
+    member_project: Project | None = None
+
+    def token_access(self, key: str) -> AbstractBaseUser | None:
+        user, self.member_project = member_project_for_token(key, self.kwargs["pk"])
+        self.token_loaded = True
+        return user
+
     @extend_schema(
         request=None,
         responses={200: s.ClaimedComparisonSerializer, 204: OpenApiResponse(description="Nothing left for you."), 404: NOT_FOUND},
         summary="Lease the next comparison to rank (or renew your current lease)",
     )
     def post(self, request: Request, pk: int) -> Response:
-        project = project_get_for_member(request.user, pk)
+        if not self.token_loaded:
+            project = project_get_for_member(request.user, pk)
+        elif (project := self.member_project) is None:
+            raise Http404("No such project.")
         assignment = queue_claim_next(project=project, annotator=request.user)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
@@ -120,6 +138,12 @@ def _wants_next(request: Request) -> bool:
 
 class ComparisonRankingApi(AnnotationLoopApi):
     parser_classes = [CheckedJSONParser]  # bodies over DATA_UPLOAD_MAX_MEMORY_SIZE get a 413 (api_errors)
+    member_lease: Assignment | None = None
+
+    def token_access(self, key: str) -> AbstractBaseUser | None:
+        user, self.member_lease = member_lease_for_token(key, self.kwargs["pk"])
+        self.token_loaded = True
+        return user
 
     @extend_schema(
         request=s.RankingRequestSerializer,
@@ -144,7 +168,7 @@ class ComparisonRankingApi(AnnotationLoopApi):
         summary="Submit your ranking of a comparison you lease; its pairwise preferences are stored with it",
     )
     def post(self, request: Request, pk: int) -> Response:
-        lease = lease_for_member(user=request.user, comparison_id=pk)
+        lease = self.member_lease if self.token_loaded else lease_for_member(user=request.user, comparison_id=pk)
         comparison = lease.comparison if lease is not None else _comparison_for_member(request, pk)
         if not isinstance(request.data, dict):
             return _error("body", 'must be a JSON object such as {"order": [[12], [10, 13], [11]]}')

@@ -13,6 +13,7 @@ from django.db.models import Count, Exists, F, Func, OuterRef, Q, QuerySet, Subq
 from django.db.models.functions import Coalesce
 
 from labeling import rawrows
+from labeling.authentication import token_user_with
 from labeling.models import (
     Assignment,
     AssignmentStatus,
@@ -46,11 +47,41 @@ def lease_for_member(*, user: AbstractBaseUser, comparison_id: int) -> Assignmen
     return lease
 
 
+def member_lease_for_token(key: str, comparison_id: int) -> tuple[AbstractBaseUser | None, Assignment | None]:
+    """Token authentication and lease_for_member in one query (the submit's first statement).
+
+    Returns the token's user (None: no such token) and their assignment on the comparison with
+    comparison and project, or None as lease_for_member answers it.
+    """
+    user, (lease, comparison, project) = token_user_with(
+        key, columns=_lease_columns(), join=_token_lease_join(), params={"comparison": comparison_id},
+        models_=(Assignment, Comparison, Project),
+    )
+    if lease is None:
+        return user, None
+    comparison.project = project
+    lease.comparison = comparison
+    return user, lease
+
+
+def _lease_columns() -> str:
+    return f"{rawrows.columns(Assignment, 'a')}, {rawrows.columns(Comparison, 'c')}, {rawrows.columns(Project, 'p')}"
+
+
+@cache
+def _token_lease_join() -> str:
+    return (
+        f"LEFT JOIN ({Assignment._meta.db_table} a JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id "
+        f"JOIN {Project._meta.db_table} p ON p.id = c.project_id) "
+        "ON a.comparison_id = %(comparison)s AND a.annotator_id = u.id AND (u.is_staff OR EXISTS "
+        f"(SELECT 1 FROM {Membership._meta.db_table} m WHERE m.project_id = p.id AND m.user_id = u.id))"
+    )
+
+
 @cache
 def _lease_sql(vendor: str, *, staff: bool) -> str:
     sql = (
-        f"SELECT {rawrows.columns(Assignment, 'a')}, {rawrows.columns(Comparison, 'c')}, {rawrows.columns(Project, 'p')} "
-        f"FROM {Assignment._meta.db_table} a JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id "
+        f"SELECT {_lease_columns()} FROM {Assignment._meta.db_table} a JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id "
         f"JOIN {Project._meta.db_table} p ON p.id = c.project_id "
         "WHERE a.comparison_id = %(comparison)s AND a.annotator_id = %(user)s"
     )

@@ -1,8 +1,7 @@
 """The annotation loop's SQL budget: a claim plus a submit over the API, counted statement by statement.
 
 Counted as Django sends them (CaptureQueriesContext), transaction control (BEGIN, COMMIT,
-SAVEPOINT) included, with the after-commit hooks (the schedule check) running as in production
-(transaction=True). The budget must not grow with the number of comparisons or responses.
+SAVEPOINT) included, with after-commit callbacks running as in production (transaction=True). The budget must not grow with the number of comparisons or responses.
 """
 
 from __future__ import annotations
@@ -14,10 +13,10 @@ from django.test.utils import CaptureQueriesContext
 from labeling.models import Comparison, Preference, Ranking
 from tests.factories import add_member, api_client_for, make_comparison, make_project, make_user
 
-# PostgreSQL: token + membership + claim statement + content; token + lease + store statement
-# + the schedule hook. SQLite cannot put several writes in one statement, so its store is one
-# IMMEDIATE transaction of four (BEGIN and COMMIT are two more).
-BUDGET = {"postgresql": 8, "sqlite": 13}
+# PostgreSQL: token with membership + claim statement + content; token with lease + store
+# statement. SQLite cannot put several writes in one statement, so its store is one IMMEDIATE
+# transaction of four (BEGIN and COMMIT are two more).
+BUDGET = {"postgresql": 5, "sqlite": 10}
 
 
 def loop(api, project) -> tuple[int, int]:
