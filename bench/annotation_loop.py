@@ -37,6 +37,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from config.gunicorn import default_threads  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = "postgres://postgres@127.0.0.1:5432/prefloop_bench"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -72,6 +75,7 @@ def prepare(tasks: int, annotators: int) -> dict:
 
     call_command("migrate", verbosity=0, interactive=False)
     project, users, tokens = _seed(tasks, annotators)
+    _reset(project)  # a run that was cut short leaves the pool ranked
     statements = _count_statements(project)
     _reset(project)
     return {"project": project.pk, "users": users, "tokens": tokens, "statements": statements}
@@ -143,9 +147,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_server(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen:
+def _start_server(env: dict[str, str], port: int, workers: int, threads: int | None) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "bench.bare:application",
-           "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads), "--log-level", "warning"]
+           "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning"]
+    if threads is not None:  # else the shipped default for the database (config/gunicorn.py)
+        cmd += ["--threads", str(threads)]
     server = subprocess.Popen(cmd, cwd=ROOT, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -329,9 +335,10 @@ def bench_database(url: str, args: argparse.Namespace, levels: list[int]) -> lis
     return [("statements", info["statements"])] + rows
 
 
-def _print(vendor: str, rows: list[tuple]) -> None:
+def _print(vendor: str, url: str, args: argparse.Namespace, rows: list[tuple]) -> None:
     statements = rows[0][1]
-    print(f"\n{vendor}: SQL statements per claim + submit (in-process, transaction control included): {statements}")
+    threads = args.threads or default_threads(url)
+    print(f"\n{vendor} ({threads} threads per process): SQL statements per claim + submit (in-process, transaction control included): {statements}")
     print(f"{'C':>3} {'server':8} {'loops/s':>8} {'claim p50/p95/p99 ms':>22} {'submit p50/p95/p99 ms':>22} "
           f"{'CPU ms/loop':>11} {'DB CPU':>6} {'errors':>8} {'twice':>5} {'busy':>5} ratio (range)")
     for level, mode, r in rows[1:]:
@@ -353,11 +360,11 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=300, help="Comparisons in the pool; every run ranks them all.")
     parser.add_argument("--concurrency", default="1,8,32", help="Simulated annotators, comma-separated.")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn processes")
-    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn process")
+    parser.add_argument("--threads", type=int, help="threads per gunicorn process (default: the shipped setting, 8 on PostgreSQL, 4 on SQLite)")
     parser.add_argument("--repeat", type=int, default=3, help="Runs of each (C, server), interleaved; medians are printed.")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
-    print(f"{args.tasks} tasks (K = 4, overlap 1) per run; gunicorn {args.workers} × {args.threads} threads; "
+    print(f"{args.tasks} tasks (K = 4, overlap 1) per run; gunicorn {args.workers} processes; "
           f"{os.cpu_count()} CPUs shared with the client threads (and whatever else runs on the machine)")
     for name in args.databases.split(","):
         if name == "sqlite":
@@ -366,7 +373,7 @@ def main() -> None:
         else:
             _ensure_postgres_database(args.postgres_url)
             url = args.postgres_url
-        _print(name, bench_database(url, args, levels))
+        _print(name, url, args, bench_database(url, args, levels))
 
 
 if __name__ == "__main__":

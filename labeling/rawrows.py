@@ -84,6 +84,15 @@ def saved(model: type[models.Model], attnames: list[str], values: list[Any], ali
     return obj
 
 
+def attach(instance: models.Model, name: str, related: models.Model) -> None:
+    """Set a loaded foreign-key object on an instance that already holds its id (from the same row).
+
+    What `instance.<name> = related` does, without the descriptor's checks (type, database
+    router, id copy): both come from one query, so there is nothing to check.
+    """
+    instance._meta.get_field(name).set_cached_value(instance, related)
+
+
 def split(row: tuple[Any, ...], *models_: type[models.Model]) -> tuple[list[models.Model], tuple[Any, ...]]:
     """Cut a joined row into one instance per model (in order), and return the columns left over."""
     out, start = [], 0

@@ -42,8 +42,8 @@ def lease_for_member(*, user: AbstractBaseUser, comparison_id: int) -> Assignmen
     if row is None:
         return None
     (lease, comparison, project), _ = rawrows.split(row, Assignment, Comparison, Project)
-    comparison.project = project
-    lease.comparison = comparison
+    rawrows.attach(comparison, "project", project)
+    rawrows.attach(lease, "comparison", comparison)
     return lease
 
 
@@ -59,8 +59,8 @@ def member_lease_for_token(key: str, comparison_id: int) -> tuple[AbstractBaseUs
     )
     if lease is None:
         return user, None
-    comparison.project = project
-    lease.comparison = comparison
+    rawrows.attach(comparison, "project", project)
+    rawrows.attach(lease, "comparison", comparison)
     return user, lease
 
 

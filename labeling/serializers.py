@@ -113,11 +113,15 @@ class ClaimedComparisonSerializer(serializers.Serializer):
 
     @extend_schema_field(ShownResponseSerializer(many=True))
     def get_responses(self, assignment: Assignment) -> list[dict[str, Any]]:
-        """List the responses in the order this annotator is shown them (recorded for bias checks)."""
-        responses = list(assignment.comparison.responses.all())
-        shown = {rid: n for n, rid in enumerate(assignment.display_order or [])}
-        responses.sort(key=lambda r: (shown.get(r.pk, len(shown)), r.position))
-        return [{"id": r.pk, "text": r.text} for r in responses]
+        return shown_responses(assignment)
+
+
+def shown_responses(assignment: Assignment) -> list[dict[str, Any]]:
+    """List the responses in the order this annotator is shown them (recorded for bias checks)."""
+    responses = list(assignment.comparison.responses.all())
+    shown = {rid: n for n, rid in enumerate(assignment.display_order or [])}
+    responses.sort(key=lambda r: (shown.get(r.pk, len(shown)), r.position))
+    return [{"id": r.pk, "text": r.text} for r in responses]
 
 
 def claimed_payload(assignment: Assignment) -> dict[str, Any]:
@@ -134,7 +138,7 @@ def claimed_payload(assignment: Assignment) -> dict[str, Any]:
         "project": comparison.project_id,
         "prompt": {"id": prompt.pk, "messages": messages},
         "policy_version": comparison.policy_version,
-        "responses": ClaimedComparisonSerializer().get_responses(assignment),
+        "responses": shown_responses(assignment),
         "lease_expires_at": _DATETIME.to_representation(assignment.expires_at),
     }
 

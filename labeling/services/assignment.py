@@ -141,7 +141,7 @@ def _comparison_with_load(comparison_id: int, now: datetime) -> tuple[Comparison
         cursor.execute(_content_sql(connection.vendor), params)
         row = cursor.fetchone()
     (comparison, prompt), (load, responses_json) = rawrows.split(row, Comparison, Prompt)
-    comparison.prompt = prompt
+    rawrows.attach(comparison, "prompt", prompt)
     responses = [_response(comparison, values) for values in rawrows.json_list(responses_json)]
     cached = comparison.responses.all()
     cached._result_cache, cached._prefetch_done = responses, True
@@ -156,7 +156,7 @@ def _response(comparison: Comparison, values: list) -> Response:  # type: ignore
     response = rawrows.saved(
         Response, _RESPONSE_ATTNAMES, [pk, comparison.pk, position, text, model_name, generation_params], connection.alias
     )
-    response.comparison = comparison
+    rawrows.attach(response, "comparison", comparison)
     return response
 
 
