@@ -5,9 +5,10 @@ less memory than a process (each process imports Django, DRF and the app: ~80 MB
 process per core keeps every core busy with Python; WEB_CONCURRENCY and GUNICORN_THREADS
 override the sizing. On SQLite more processes only queue on its one write lock, and fewer
 threads do better: a thread that holds the write lock between the statements of a submit
-waits for the GIL behind the others, and every writer waits with it (bench/annotation_loop.py,
-32 annotators, interleaved: 268–275 loops/s with 4 threads against 225 with 8; on PostgreSQL
-8 threads did better, 173 against 147).
+waits for the GIL behind the others, and every writer waits with it (bench/annotation_loop.py at
+32 annotators, two servers side by side, interleaved runs: 238–275 loops/s with 4 threads against
+225–227 with 8, and a lower p95). On PostgreSQL the same comparison went either way (147 against
+173, then 192 against 174), so 8 stay: against a database on another machine a thread waits longer.
 """
 
 from __future__ import annotations
