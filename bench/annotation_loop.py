@@ -109,14 +109,17 @@ def _reset(project) -> None:  # type: ignore[no-untyped-def]
 
     from labeling.models import Assignment, Comparison, Ranking
 
+    if connection.vendor == "postgresql":
+        # Statistics as a live database has them, where the loop's tables hold their history:
+        # taken before the pool is emptied. Taken on the emptied tables (0 rows), they let the
+        # planner pick any index for the claim's lease lookups, and it picked ones that scan every
+        # lease (PostgreSQL's CPU per loop doubled at 600 tasks); on a just-seeded table (a few
+        # rows) a claim walks every open comparison.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
     Ranking.objects.filter(comparison__project=project).delete()
     Assignment.objects.filter(comparison__project=project).delete()
     Comparison.objects.filter(project=project).update(ranking_count=0, complete=False)
-    if connection.vendor == "postgresql":
-        # Fresh statistics, as autovacuum keeps them on a live database: planned on the stale ones
-        # of a just-seeded table (a few rows), a claim walks every open comparison.
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
 
 
 def _count_statements(project) -> int:  # type: ignore[no-untyped-def]
@@ -149,7 +152,10 @@ def _free_port() -> int:
 
 def _start_server(env: dict[str, str], port: int, workers: int, threads: int | None) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "bench.bare:application",
-           "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning"]
+           "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning",
+           # No recycling: a worker restarted mid-run (the shipped max_requests) would put its
+           # start-up into that run's figures.
+           "--max-requests", "0"]
     if threads is not None:  # else the shipped default for the database (config/gunicorn.py)
         cmd += ["--threads", str(threads)]
     server = subprocess.Popen(cmd, cwd=ROOT, env=env)
@@ -167,7 +173,11 @@ def _start_server(env: dict[str, str], port: int, workers: int, threads: int | N
 
 
 def _process_cpu_s(counted) -> float:  # type: ignore[no-untyped-def]
-    """CPU seconds (user + system) of the processes for which counted(pid, ppid, name) is true, from /proc."""
+    """CPU seconds (user + system) of the processes for which counted(pid, ppid, name) is true, from /proc.
+
+    With their exited children's (a PostgreSQL backend whose connection closed), so what a
+    process spent is not lost when it ends between two readings.
+    """
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -177,7 +187,7 @@ def _process_cpu_s(counted) -> float:  # type: ignore[no-untyped-def]
         name, rest = text.split("(", 1)[1].rsplit(")", 1)
         fields = rest.split()
         if counted(int(stat.parent.name), int(fields[1]), name):
-            total += (int(fields[11]) + int(fields[12])) / TICK
+            total += sum(int(x) for x in fields[11:15]) / TICK  # utime, stime, cutime, cstime
     return total
 
 
