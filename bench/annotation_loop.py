@@ -37,10 +37,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 from config.gunicorn import default_threads  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 PG_URL = "postgres://postgres@127.0.0.1:5432/prefloop_bench"
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -46,6 +46,11 @@ def project_get_for_member(user: User, project_id: int | str) -> Project:
     if user.is_authenticated:
         sql, params = _member_project_sql(staff=user.is_staff), {"project": pk, "user": user.pk}
         project = rawrows.one(Project, sql, params)
+    return project_or_404(project)
+
+
+def project_or_404(project: Project | None) -> Project:
+    """The project a membership check found, or 404 (no such project, or not the user's: the same answer)."""
     if project is None:
         raise Http404("No such project.")
     return project

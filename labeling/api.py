@@ -11,7 +11,6 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
-from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -26,7 +25,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labeling import serializers as s
-from labeling.access import member_project_for_token, project_get_for_member, projects_for_user, require_manager
+from labeling.access import (
+    member_project_for_token,
+    project_get_for_member,
+    project_or_404,
+    projects_for_user,
+    require_manager,
+)
 from labeling.inputs import CheckedJSONParser
 from labeling.models import Assignment, Comparison, Membership, Preference, Project
 from labeling.selectors import lease_for_member, member_lease_for_token
@@ -122,10 +127,7 @@ class ComparisonNextApi(AnnotationLoopApi):
         summary="Lease the next comparison to rank (or renew your current lease)",
     )
     def post(self, request: Request, pk: int) -> Response:
-        if not self.token_loaded:
-            project = project_get_for_member(request.user, pk)
-        elif (project := self.member_project) is None:
-            raise Http404("No such project.")
+        project = project_or_404(self.member_project) if self.token_loaded else project_get_for_member(request.user, pk)
         assignment = queue_claim_next(project=project, annotator=request.user)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)

@@ -42,6 +42,11 @@ def lease_for_member(*, user: AbstractBaseUser, comparison_id: int) -> Assignmen
     if row is None:
         return None
     (lease, comparison, project), _ = rawrows.split(row, Assignment, Comparison, Project)
+    return _lease_with(lease, comparison, project)
+
+
+def _lease_with(lease: Assignment, comparison: Comparison, project: Project) -> Assignment:
+    """The lease with its comparison and project attached (all three from one row)."""
     rawrows.attach(comparison, "project", project)
     rawrows.attach(lease, "comparison", comparison)
     return lease
@@ -54,28 +59,22 @@ def member_lease_for_token(key: str, comparison_id: int) -> tuple[AbstractBaseUs
     comparison and project, or None as lease_for_member answers it.
     """
     user, (lease, comparison, project) = token_user_with(
-        key, columns=_lease_columns(), join=_token_lease_join(), params={"comparison": comparison_id},
+        key, columns=_lease_columns(), join=_TOKEN_LEASE_JOIN, params={"comparison": comparison_id},
         models_=(Assignment, Comparison, Project),
     )
-    if lease is None:
-        return user, None
-    rawrows.attach(comparison, "project", project)
-    rawrows.attach(lease, "comparison", comparison)
-    return user, lease
+    return user, None if lease is None else _lease_with(lease, comparison, project)
 
 
 def _lease_columns() -> str:
     return f"{rawrows.columns(Assignment, 'a')}, {rawrows.columns(Comparison, 'c')}, {rawrows.columns(Project, 'p')}"
 
 
-@cache
-def _token_lease_join() -> str:
-    return (
-        f"LEFT JOIN ({Assignment._meta.db_table} a JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id "
-        f"JOIN {Project._meta.db_table} p ON p.id = c.project_id) "
-        "ON a.comparison_id = %(comparison)s AND a.annotator_id = u.id AND (u.is_staff OR EXISTS "
-        f"(SELECT 1 FROM {Membership._meta.db_table} m WHERE m.project_id = p.id AND m.user_id = u.id))"
-    )
+_TOKEN_LEASE_JOIN = (
+    f"LEFT JOIN ({Assignment._meta.db_table} a JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id "
+    f"JOIN {Project._meta.db_table} p ON p.id = c.project_id) "
+    "ON a.comparison_id = %(comparison)s AND a.annotator_id = u.id AND (u.is_staff OR EXISTS "
+    f"(SELECT 1 FROM {Membership._meta.db_table} m WHERE m.project_id = p.id AND m.user_id = u.id))"
+)
 
 
 @cache

@@ -56,3 +56,15 @@ def pytest_collection_modifyitems(config, items):
     """Run the `heavy` tests (minutes each) first: with `-n 2 --maxschedchunk 1` (make test) each starts on
     its own worker at once while the other worker takes the quick tests, instead of one finishing last."""
     items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
+@pytest.fixture
+def loop_member(db):
+    """A project (K = 2) with one open comparison, and a member who can claim it: (project, user)."""
+    from tests.factories import add_member, make_comparison, make_project, make_user
+
+    project = make_project(k=2)
+    user = make_user()
+    add_member(project, user)
+    make_comparison(project, texts=["one", "two"])
+    return project, user

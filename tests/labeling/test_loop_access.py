@@ -6,18 +6,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from labeling.models import Membership, Ranking
-from tests.factories import add_member, api_client_for, make_comparison, make_project, make_user
+from tests.factories import api_client_for, make_comparison, make_project, make_user
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def member():
-    project = make_project(k=2)
-    user = make_user()
-    add_member(project, user)
-    make_comparison(project, texts=["one", "two"])
-    return project, user
 
 
 def _claim(api, project_id):  # type: ignore[no-untyped-def]
@@ -29,8 +20,8 @@ def _submit(api, claimed):  # type: ignore[no-untyped-def]
     return api.post(f"/api/comparisons/{claimed['id']}/ranking/?next=false", {"order": order}, format="json")
 
 
-def test_an_unknown_token_and_an_inactive_users_token_get_401_on_claim_and_submit(member):
-    project, user = member
+def test_an_unknown_token_and_an_inactive_users_token_get_401_on_claim_and_submit(loop_member):
+    project, user = loop_member
     api = api_client_for(user)
     claimed = _claim(api, project.pk).json()
     stranger = APIClient()
@@ -44,8 +35,8 @@ def test_an_unknown_token_and_an_inactive_users_token_get_401_on_claim_and_submi
     assert not Ranking.objects.exists()
 
 
-def test_a_project_the_user_does_not_belong_to_is_404_like_one_that_does_not_exist(member):
-    project, user = member
+def test_a_project_the_user_does_not_belong_to_is_404_like_one_that_does_not_exist(loop_member):
+    project, user = loop_member
     other = make_project(k=2)
     make_comparison(other, texts=["a", "b"])
     api = api_client_for(user)
@@ -55,8 +46,8 @@ def test_a_project_the_user_does_not_belong_to_is_404_like_one_that_does_not_exi
     assert _claim(api, project.pk).status_code == 200
 
 
-def test_a_member_removed_from_the_project_cannot_submit_on_the_lease_they_hold(member):
-    project, user = member
+def test_a_member_removed_from_the_project_cannot_submit_on_the_lease_they_hold(loop_member):
+    project, user = loop_member
     api = api_client_for(user)
     claimed = _claim(api, project.pk).json()
     Membership.objects.filter(project=project, user=user).delete()
@@ -64,8 +55,8 @@ def test_a_member_removed_from_the_project_cannot_submit_on_the_lease_they_hold(
     assert not Ranking.objects.exists()
 
 
-def test_staff_claim_and_submit_in_a_project_they_are_not_a_member_of(member):
-    project, _ = member
+def test_staff_claim_and_submit_in_a_project_they_are_not_a_member_of(loop_member):
+    project, _ = loop_member
     api = api_client_for(make_user(staff=True))
     claimed = _claim(api, project.pk)
     assert claimed.status_code == 200 and claimed.json()["project"] == project.pk

@@ -1,7 +1,8 @@
 """The annotation loop's SQL budget: a claim plus a submit over the API, counted statement by statement.
 
 Counted as Django sends them (CaptureQueriesContext), transaction control (BEGIN, COMMIT,
-SAVEPOINT) included, with after-commit callbacks running as in production (transaction=True). The budget must not grow with the number of comparisons or responses.
+SAVEPOINT) included, with after-commit callbacks running as in production (transaction=True).
+The budget must not grow with the number of comparisons or responses.
 """
 
 from __future__ import annotations
