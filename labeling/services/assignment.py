@@ -2,9 +2,10 @@
 
 The next comparison for an annotator respects the project's overlap (rankings plus live leases
 never exceed it), never repeats one they ranked or skipped, and treats expired leases as free.
-A claim is one SQL statement (lease_sql.py) plus one query for what to show: on PostgreSQL
-candidate rows are locked with SKIP LOCKED so concurrent annotators fan out over different
-comparisons; on SQLite the statement holds the write lock, which serialises writers.
+A claim is one SQL statement (lease_sql.py), which on SQLite also returns what to show;
+PostgreSQL reads that after commit, with a check for a colliding claim. On PostgreSQL candidate
+rows are locked with SKIP LOCKED so concurrent annotators fan out over different comparisons;
+on SQLite the statement holds the write lock, which serialises writers.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from django.utils import timezone
 
 from labeling import rawrows
 from labeling.models import Assignment, AssignmentStatus, Comparison, Project, Prompt, Ranking, Response
-from labeling.services.lease_sql import claim_row
+from labeling.services.lease_sql import claim_row, content_columns
 from labeling.services.retry import retry_when_locked
 
 BUSY_RETRIES = 30
@@ -96,11 +97,11 @@ def comparison_claim_next(*, project: Project, annotator: AbstractBaseUser) -> A
 
 
 def _claim_once(project: Project, annotator: AbstractBaseUser) -> Assignment | None:
-    """One claim statement (oldest comparison with room, oldest-first, mine first), then its content.
+    """One claim statement (oldest comparison with room, oldest-first, mine first), and its content.
 
     The statement runs alone (autocommit): it is atomic by itself. On SQLite it holds the write
-    lock from its first read, so what it counts is current. On PostgreSQL it locks the chosen
-    comparison (SKIP LOCKED, so concurrent annotators fan out), but counts on the snapshot taken
+    lock from its first read, so what it counts is current, and it returns the content too. On
+    PostgreSQL it locks the chosen comparison (SKIP LOCKED, so concurrent annotators fan out), but counts on the snapshot taken
     when it started: a claim that committed in between is invisible to it. So a fresh lease is
     checked after commit, in the statement that loads the content: if the comparison now holds
     more than `overlap` rankings + live leases, this lease yields (is deleted) and we claim
@@ -116,8 +117,8 @@ def _claim_once(project: Project, annotator: AbstractBaseUser) -> Assignment | N
             # SKIP LOCKED also skips rows that are merely busy: "nothing left" would send an annotator home early.
             raise _Busy
         return None
-    pk, comparison_id, display_order, fresh = row
-    comparison, load = _comparison_with_load(comparison_id, now)
+    pk, comparison_id, display_order, fresh, content = row
+    comparison, load = _comparison_with_load(content if content is not None else _content_row(comparison_id, now))
     if fresh and load > project.overlap:
         with connection.cursor() as cursor:  # raw: at 32 annotators one claim in five collides
             cursor.execute(f"DELETE FROM {Assignment._meta.db_table} WHERE id = %s", [pk])
@@ -130,16 +131,22 @@ def _claim_once(project: Project, annotator: AbstractBaseUser) -> Assignment | N
     return lease
 
 
-def _comparison_with_load(comparison_id: int, now: datetime) -> tuple[Comparison, int]:
-    """Load a comparison with its prompt and responses in one query, and its load (rankings + live leases).
-
-    Raw (rawrows.py): it runs on every claim. One row: the responses come as one JSON array, so
-    the comparison's and the prompt's columns are read and converted once, not once per response.
-    """
+def _content_row(comparison_id: int, now: datetime) -> tuple:  # type: ignore[type-arg]
+    """Read what a claim shows (lease_sql.content_columns) for one comparison; raw, it runs on every claim."""
     with connection.cursor() as cursor:
         params = [AssignmentStatus.ACTIVE, connection.ops.adapt_datetimefield_value(now), comparison_id]
         cursor.execute(_content_sql(connection.vendor), params)
-        row = cursor.fetchone()
+        return cursor.fetchone()
+
+
+@cache
+def _content_sql(vendor: str) -> str:
+    columns = ", ".join(content_columns(vendor, active="%s", now="%s"))
+    return f"SELECT {columns} FROM {Comparison._meta.db_table} c JOIN {Prompt._meta.db_table} p ON p.id = c.prompt_id WHERE c.id = %s"
+
+
+def _comparison_with_load(row: tuple) -> tuple[Comparison, int]:  # type: ignore[type-arg]
+    """Build a comparison with its prompt and responses from a content row, and return it with its load."""
     (comparison, prompt), (load, responses_json) = rawrows.split(row, Comparison, Prompt)
     rawrows.attach(comparison, "prompt", prompt)
     responses = [_response(comparison, values) for values in rawrows.json_list(responses_json)]
@@ -162,26 +169,6 @@ def _response(comparison: Comparison, values: list) -> Response:  # type: ignore
 
 _RESPONSE_ATTNAMES = [f.attname for f in Response._meta.concrete_fields]
 assert _RESPONSE_ATTNAMES == ["id", "comparison_id", "position", "text", "model_name", "generation_params"], _RESPONSE_ATTNAMES
-
-
-@cache
-def _content_sql(vendor: str) -> str:
-    if vendor == "postgresql":
-        responses = (
-            "(SELECT json_agg(json_build_array(r.id, r.position, r.text, r.model_name, r.generation_params) "
-            f"ORDER BY r.position) FROM {Response._meta.db_table} r WHERE r.comparison_id = c.id)"
-        )
-    else:  # SQLite 3.40 has no ORDER BY inside aggregates: aggregate an ordered subquery
-        responses = (
-            "(SELECT json_group_array(json_array(s.id, s.position, s.text, s.model_name, json(s.generation_params))) "
-            f"FROM (SELECT * FROM {Response._meta.db_table} r WHERE r.comparison_id = c.id ORDER BY r.position) s)"
-        )
-    return (
-        f"SELECT {rawrows.columns(Comparison, 'c')}, {rawrows.columns(Prompt, 'p')}, "
-        f"c.ranking_count + (SELECT COUNT(*) FROM {Assignment._meta.db_table} l WHERE l.comparison_id = c.id "
-        f"AND l.status = %s AND l.expires_at > %s), {responses} "
-        f"FROM {Comparison._meta.db_table} c JOIN {Prompt._meta.db_table} p ON p.id = c.prompt_id WHERE c.id = %s"
-    )
 
 
 @retry_when_locked

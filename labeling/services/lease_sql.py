@@ -18,10 +18,11 @@ from typing import Any
 from django.db import connection, transaction
 
 from labeling import rawrows
-from labeling.models import Assignment, AssignmentStatus, Comparison, Preference, Ranking, Response
+from labeling.models import Assignment, AssignmentStatus, Comparison, Preference, Prompt, Ranking, Response
 
 A = Assignment._meta.db_table
 C = Comparison._meta.db_table
+Q = Prompt._meta.db_table
 R = Response._meta.db_table
 K = Ranking._meta.db_table
 P = Preference._meta.db_table
@@ -54,6 +55,13 @@ def _claim_sql(postgres: bool) -> str:
         me, project, overlap, now, until = (f"%({name})s" for name in names)
         shuffled = f"(SELECT json_group_array(id) FROM (SELECT r.id FROM {R} r WHERE r.comparison_id = chosen.cid ORDER BY random()))"
         lock = ""
+    # SQLite: the statement also returns what the claim shows (content_columns, each a subquery
+    # on the lease's comparison), so a claim is one statement there. PostgreSQL reads it after
+    # commit, in the statement that checks for a colliding claim (assignment._claim_once).
+    content = "" if postgres else "".join(
+        f", (SELECT {column} FROM {C} c JOIN {Q} p ON p.id = c.prompt_id WHERE c.id = {A}.comparison_id)"
+        for column in content_columns("sqlite", active=active, now=now)
+    )
     # In the conflict branch `excluded.created_at` is this claim's now.
     return f"""
 WITH {args}mine AS (
@@ -79,8 +87,31 @@ ON CONFLICT (comparison_id, annotator_id) DO UPDATE SET
                          THEN {A}.display_order ELSE excluded.display_order END,
     created_at = CASE WHEN {A}.status = {active} AND {A}.expires_at > excluded.created_at
                       THEN {A}.created_at ELSE excluded.created_at END
-RETURNING id, comparison_id, display_order, created_at
+RETURNING id, comparison_id, display_order, created_at{content}
 """
+
+
+def content_columns(vendor: str, *, active: str, now: str) -> list[str]:
+    """What a claim shows, as expressions over its comparison `c` joined to its prompt `p`.
+
+    The comparison's and the prompt's columns (rawrows order), the comparison's load (rankings +
+    live leases, given the SQL of the active status and of now) and its responses as one JSON
+    array of [id, position, text, model_name, generation_params], by position: one row, so the
+    comparison's and the prompt's columns are read and converted once, not once per response.
+    """
+    if vendor == "postgresql":
+        responses = (
+            "(SELECT json_agg(json_build_array(r.id, r.position, r.text, r.model_name, r.generation_params) "
+            f"ORDER BY r.position) FROM {R} r WHERE r.comparison_id = c.id)"
+        )
+    else:  # SQLite 3.40 has no ORDER BY inside aggregates: aggregate an ordered subquery
+        responses = (
+            "(SELECT json_group_array(json_array(s.id, s.position, s.text, s.model_name, json(s.generation_params))) "
+            f"FROM (SELECT * FROM {R} r WHERE r.comparison_id = c.id ORDER BY r.position) s)"
+        )
+    load = f"c.ranking_count + (SELECT COUNT(*) FROM {A} l WHERE l.comparison_id = c.id AND l.status = {active} AND l.expires_at > {now})"
+    columns = [*rawrows.columns(Comparison, "c").split(", "), *rawrows.columns(Prompt, "p").split(", ")]
+    return [*columns, load, responses]
 
 
 def _status(value: str) -> str:
@@ -94,10 +125,13 @@ def _db_datetime(value: datetime) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def claim_row(*, project_id: int, overlap: int, annotator_id: int, now: datetime, until: datetime) -> tuple[int, int, list[int], bool] | None:
-    """Run the claim statement; return (assignment id, comparison id, display order, fresh) or None.
+def claim_row(
+    *, project_id: int, overlap: int, annotator_id: int, now: datetime, until: datetime
+) -> tuple[int, int, list[int], bool, tuple[Any, ...] | None] | None:
+    """Run the claim statement; return (assignment id, comparison id, display order, fresh, content) or None.
 
     `fresh` is False when the statement renewed the annotator's live lease (its created_at kept).
+    `content` is the content_columns row on SQLite, None on PostgreSQL (read it after commit).
     """
     params = {
         "me": annotator_id, "project": project_id, "overlap": overlap,
@@ -108,8 +142,8 @@ def claim_row(*, project_id: int, overlap: int, annotator_id: int, now: datetime
         row = cursor.fetchone()
     if row is None:
         return None
-    pk, comparison_id, display_order, created_at = row
-    return pk, comparison_id, rawrows.json_list(display_order), created_at == params["now"]
+    pk, comparison_id, display_order, created_at, *content = row
+    return pk, comparison_id, rawrows.json_list(display_order), created_at == params["now"], tuple(content) or None
 
 
 @cache
