@@ -36,6 +36,9 @@ def test_invite_from_creation_to_first_ranking(browser, page, live_server, login
         invitee.get_by_role("button", name="Set password and continue").click()
         expect(invitee.locator(".messages")).to_contain_text("Welcome, newcomer")
         invitee.get_by_test_id("start-ranking").click()
+        # Ready once rank.js has placed the cards (DOMContentLoaded): a click before that is a form
+        # without JavaScript, whose empty rank selects the browser refuses to submit.
+        expect(invitee.locator("[data-rank-select]").first).to_have_value("1")
         invitee.get_by_role("button", name="Submit ranking").click()
         expect(invitee.get_by_test_id("my-ranked")).to_have_text("1")
     finally:
