@@ -39,9 +39,19 @@ def columns(model: type[models.Model], alias: str) -> str:
     return _columns(model, alias, connection.vendor)
 
 
+def column_list(model: type[models.Model], alias: str) -> tuple[str, ...]:
+    """The items of `columns(model, alias)`, one per column (to wrap each in an expression)."""
+    return _column_list(model, alias, connection.vendor)
+
+
 @cache
 def _columns(model: type[models.Model], alias: str, vendor: str) -> str:
-    return ", ".join(f"{alias}.{connection.ops.quote_name(name)}" for name in _plan(model, vendor).columns)
+    return ", ".join(_column_list(model, alias, vendor))
+
+
+@cache
+def _column_list(model: type[models.Model], alias: str, vendor: str) -> tuple[str, ...]:
+    return tuple(f"{alias}.{connection.ops.quote_name(name)}" for name in _plan(model, vendor).columns)
 
 
 def one(model: type[models.Model], sql: str, params: list[Any] | dict[str, Any]) -> models.Model | None:

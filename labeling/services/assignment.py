@@ -134,15 +134,18 @@ def _claim_once(project: Project, annotator: AbstractBaseUser) -> Assignment | N
 def _content_row(comparison_id: int, now: datetime) -> tuple:  # type: ignore[type-arg]
     """Read what a claim shows (lease_sql.content_columns) for one comparison; raw, it runs on every claim."""
     with connection.cursor() as cursor:
-        params = [AssignmentStatus.ACTIVE, connection.ops.adapt_datetimefield_value(now), comparison_id]
+        params = {"active": AssignmentStatus.ACTIVE, "now": connection.ops.adapt_datetimefield_value(now), "comparison": comparison_id}
         cursor.execute(_content_sql(connection.vendor), params)
         return cursor.fetchone()
 
 
 @cache
 def _content_sql(vendor: str) -> str:
-    columns = ", ".join(content_columns(vendor, active="%s", now="%s"))
-    return f"SELECT {columns} FROM {Comparison._meta.db_table} c JOIN {Prompt._meta.db_table} p ON p.id = c.prompt_id WHERE c.id = %s"
+    columns = ", ".join(content_columns(vendor, active="%(active)s", now="%(now)s"))
+    return (
+        f"SELECT {columns} FROM {Comparison._meta.db_table} c JOIN {Prompt._meta.db_table} p ON p.id = c.prompt_id "
+        "WHERE c.id = %(comparison)s"
+    )
 
 
 def _comparison_with_load(row: tuple) -> tuple[Comparison, int]:  # type: ignore[type-arg]

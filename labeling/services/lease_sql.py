@@ -50,18 +50,20 @@ def _claim_sql(postgres: bool) -> str:
         # (3.40 has no ORDER BY inside aggregates) aggregates an ordered subquery.
         shuffled = f"(SELECT COALESCE(jsonb_agg(r.id ORDER BY random()), '[]'::jsonb) FROM {R} r WHERE r.comparison_id = chosen.cid)"
         lock = "FOR UPDATE OF c SKIP LOCKED"
+        # What the claim shows is read after commit, in the statement that checks for a colliding
+        # claim (assignment._claim_once).
+        content = ""
     else:
         args = ""
         me, project, overlap, now, until = (f"%({name})s" for name in names)
         shuffled = f"(SELECT json_group_array(id) FROM (SELECT r.id FROM {R} r WHERE r.comparison_id = chosen.cid ORDER BY random()))"
         lock = ""
-    # SQLite: the statement also returns what the claim shows (content_columns, each a subquery
-    # on the lease's comparison), so a claim is one statement there. PostgreSQL reads it after
-    # commit, in the statement that checks for a colliding claim (assignment._claim_once).
-    content = "" if postgres else "".join(
-        f", (SELECT {column} FROM {C} c JOIN {Q} p ON p.id = c.prompt_id WHERE c.id = {A}.comparison_id)"
-        for column in content_columns("sqlite", active=active, now=now)
-    )
+        # The statement also returns what the claim shows (content_columns, each a subquery on the
+        # lease's comparison): a claim is one statement here.
+        content = "".join(
+            f", (SELECT {column} FROM {C} c JOIN {Q} p ON p.id = c.prompt_id WHERE c.id = {A}.comparison_id)"
+            for column in content_columns("sqlite", active=active, now=now)
+        )
     # In the conflict branch `excluded.created_at` is this claim's now.
     return f"""
 WITH {args}mine AS (
@@ -110,8 +112,7 @@ def content_columns(vendor: str, *, active: str, now: str) -> list[str]:
             f"FROM (SELECT * FROM {R} r WHERE r.comparison_id = c.id ORDER BY r.position) s)"
         )
     load = f"c.ranking_count + (SELECT COUNT(*) FROM {A} l WHERE l.comparison_id = c.id AND l.status = {active} AND l.expires_at > {now})"
-    columns = [*rawrows.columns(Comparison, "c").split(", "), *rawrows.columns(Prompt, "p").split(", ")]
-    return [*columns, load, responses]
+    return [*rawrows.column_list(Comparison, "c"), *rawrows.column_list(Prompt, "p"), load, responses]
 
 
 def _status(value: str) -> str:
